@@ -1,0 +1,36 @@
+"""keras_ssl: self-supervised learning for images with Keras 3 and TensorFlow.
+
+Modules: ``methods`` (SimCLR, ...), ``backbones``, ``augment``, ``losses``, ``layers``,
+``datasets``, ``callbacks`` (kNN / linear probes, collapse monitor), ``evaluation``,
+``optimizers``, ``distribute``, ``export``.
+"""
+
+from keras_ssl import (
+    augment,
+    backbones,
+    callbacks,
+    datasets,
+    distribute,
+    evaluation,
+    export,
+    layers,
+    losses,
+    methods,
+    optimizers,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "augment",
+    "backbones",
+    "callbacks",
+    "datasets",
+    "distribute",
+    "evaluation",
+    "export",
+    "layers",
+    "losses",
+    "methods",
+    "optimizers",
+]

@@ -1,0 +1,123 @@
+"""Ready-made augmentation pipelines from the papers.
+
+Each preset returns a :class:`MultiViewAugmenter`; the ``*_pipeline`` functions return the list
+of layers for one view so that users can extend or mix them.
+"""
+
+from keras_ssl.augment.blur import RandomGaussianBlur
+from keras_ssl.augment.color import ColorJitter, RandomGrayscale
+from keras_ssl.augment.crop import RandomResizedCrop
+from keras_ssl.augment.flip import RandomHorizontalFlip
+from keras_ssl.augment.multi_view import MultiViewAugmenter
+
+BLUR_MIN_SIDE = 64
+"""Images at least this many pixels on their short side get Gaussian blur by default."""
+
+
+def _check_image_shape(image_shape):
+    try:
+        height, width, channels = image_shape
+        valid = all(isinstance(v, int) and not isinstance(v, bool) for v in image_shape)
+    except (TypeError, ValueError):
+        valid = False
+    if not valid or height < 1 or width < 1 or channels not in (1, 3):
+        raise ValueError(
+            f"`image_shape` must be (height, width, channels) with positive ints and 1 or 3 "
+            f"channels; received {image_shape!r}. Fix: pass e.g. image_shape=(32, 32, 3) or "
+            "(28, 28, 1)."
+        )
+    return height, width, channels
+
+
+def blur_kernel_size(side):
+    """SimCLR's blur kernel for an image side: 10% of the side, made odd (at least 3).
+
+    SimCLR's code takes ``side // 10`` and uses ``2 * (side // 10 // 2) + 1`` taps
+    (23 for 224-pixel images).
+    """
+    return max(3, 2 * (side // 10 // 2) + 1)
+
+
+def simclr_pipeline(
+    image_shape,
+    crop_scale=(0.08, 1.0),
+    color_strength=0.5,
+    blur=None,
+    color_probability=0.8,
+    grayscale_probability=0.2,
+):
+    """The layers of one SimCLR view; see :func:`simclr` for the arguments.
+
+    Returns:
+        A list of keras_ssl augmentation layers, applied in order.
+    """
+    height, width, channels = _check_image_shape(image_shape)
+    if (
+        isinstance(color_strength, bool)
+        or not isinstance(color_strength, (int, float))
+        or color_strength < 0
+    ):
+        raise ValueError(
+            f"`color_strength` must be >= 0 (SimCLR's s; 1.0 for ImageNet, 0.5 for CIFAR-10); "
+            f"received {color_strength!r}. Fix: pass e.g. color_strength=0.5."
+        )
+    if blur is None:
+        blur = min(height, width) >= BLUR_MIN_SIDE
+    jitter = 0.8 * color_strength
+    layers = [
+        RandomResizedCrop(height, width, scale=crop_scale),
+        RandomHorizontalFlip(0.5),
+        ColorJitter(
+            brightness=jitter,
+            contrast=jitter,
+            saturation=jitter,
+            hue=min(0.2 * color_strength, 0.5),
+            probability=color_probability,
+        ),
+    ]
+    if channels == 3:
+        layers.append(RandomGrayscale(grayscale_probability))
+    if blur:
+        layers.append(RandomGaussianBlur(blur_kernel_size(min(height, width)), (0.1, 2.0), 0.5))
+    return layers
+
+
+def simclr(
+    image_shape,
+    crop_scale=(0.08, 1.0),
+    color_strength=0.5,
+    blur=None,
+    color_probability=0.8,
+    grayscale_probability=0.2,
+):
+    """SimCLR's two-view augmentation (Chen et al. 2020, arXiv:2002.05709, appendix A).
+
+    Both views use the same recipe with independent randomness: a random resized crop back to
+    ``(height, width)`` (area ``crop_scale``, aspect ratio 3/4 to 4/3), a horizontal flip with
+    probability 0.5, colour jitter of strength ``s = color_strength`` (brightness, contrast and
+    saturation ``0.8 s``, hue ``0.2 s``, random order) with probability ``color_probability``,
+    grayscale with probability ``grayscale_probability`` (RGB only) and, when ``blur``, Gaussian
+    blur with probability 0.5, ``sigma ~ U(0.1, 2.0)`` and a kernel 10% of the image side.
+    1-channel images get brightness/contrast jitter and no grayscale step.
+
+    Args:
+        image_shape: ``(height, width, channels)`` of the input and output views; channels 1 or 3.
+        crop_scale: ``(min, max)`` area fraction of the random crop.
+        color_strength: SimCLR's colour strength ``s`` (1.0 on ImageNet, 0.5 on CIFAR-10).
+        blur: whether to blur; ``None`` blurs images whose short side is at least 64 pixels
+            (SimCLR blurs ImageNet views and skips blur on CIFAR-10).
+        color_probability: chance that a view is colour-jittered (SimCLR: 0.8).
+        grayscale_probability: chance that an RGB view is turned gray (SimCLR: 0.2).
+
+    Returns:
+        A :class:`MultiViewAugmenter` with two identical, separately built pipelines.
+    """
+    arguments = dict(
+        image_shape=image_shape,
+        crop_scale=crop_scale,
+        color_strength=color_strength,
+        blur=blur,
+        color_probability=color_probability,
+        grayscale_probability=grayscale_probability,
+    )
+    return MultiViewAugmenter([simclr_pipeline(**arguments), simclr_pipeline(**arguments)])

@@ -1,0 +1,22 @@
+"""Encoders: ResNets with a small-image stem and an adapter for any Keras model."""
+
+from keras_ssl.backbones.adapter import from_keras_model
+from keras_ssl.backbones.resnet import ResNet, ResNet18, ResNet34, ResNet50, SmallResNet
+
+#: Backbones by the name configs use; each is called as ``fn(input_shape, **kwargs)``.
+REGISTRY = {
+    "small_resnet": SmallResNet,
+    "resnet18": ResNet18,
+    "resnet34": ResNet34,
+    "resnet50": ResNet50,
+}
+
+__all__ = [
+    "REGISTRY",
+    "ResNet",
+    "ResNet18",
+    "ResNet34",
+    "ResNet50",
+    "SmallResNet",
+    "from_keras_model",
+]

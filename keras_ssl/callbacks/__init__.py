@@ -1,0 +1,21 @@
+"""Keras callbacks that evaluate a self-supervised encoder while it trains."""
+
+from keras_ssl.callbacks.collapse_monitor import (
+    CollapseMonitor,
+    CollapseWarning,
+    effective_rank,
+    embedding_std,
+)
+from keras_ssl.callbacks.knn_probe import KNNProbe
+from keras_ssl.callbacks.linear_probe import LinearProbe
+from keras_ssl.callbacks.time_limit import TimeLimit
+
+__all__ = [
+    "CollapseMonitor",
+    "CollapseWarning",
+    "KNNProbe",
+    "LinearProbe",
+    "TimeLimit",
+    "effective_rank",
+    "embedding_std",
+]

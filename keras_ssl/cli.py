@@ -1,0 +1,93 @@
+"""``keras-ssl``: train, evaluate and export self-supervised models from config files.
+
+    keras-ssl train  --config configs/simclr_fashion_mnist.py --workdir runs/simclr \\
+                     [--config.batch_size=512 --config.epochs=100 ...]
+    keras-ssl eval   --workdir runs/simclr [--baselines]
+    keras-ssl export --workdir runs/simclr [--overwrite]
+"""
+
+import os
+import sys
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+COMMANDS = ("train", "eval", "export")
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Path to a config file (configs/*.py).")
+_WORKDIR = flags.DEFINE_string("workdir", None, "Folder for the run's outputs.")
+_TPU = flags.DEFINE_string("tpu", None, "Cloud TPU name or address ('local' on a TPU VM).")
+_BASELINES = flags.DEFINE_bool(
+    "baselines", False, "eval: also probe raw pixels and the random-init encoder."
+)
+_OVERWRITE = flags.DEFINE_bool("overwrite", False, "export: replace an existing export.")
+
+
+def main(argv):
+    command = argv[1] if len(argv) > 1 else None
+    if command not in COMMANDS or len(argv) > 2:
+        raise app.UsageError(
+            f"expected one command out of {COMMANDS}; received {argv[1:]}. "
+            "Example: keras-ssl train --config configs/simclr_fashion_mnist.py --workdir runs/x"
+        )
+    if not _WORKDIR.value:
+        raise app.UsageError("--workdir is required.")
+    import tensorflow as tf  # imported late: TensorFlow is slow to load
+
+    from keras_ssl import distribute, experiment
+
+    tf.get_logger().setLevel("ERROR")  # keep TensorFlow's own INFO lines out of the output
+
+    workdir = os.path.abspath(_WORKDIR.value)
+    if command == "train":
+        if _CONFIG.value is None:
+            raise app.UsageError("train needs --config (e.g. configs/simclr_fashion_mnist.py).")
+        strategy = distribute.resolve(_TPU.value)
+        experiment.train(_CONFIG.value, workdir, strategy=strategy)
+        logging.info("Run written to %s", workdir)
+    elif command == "eval":
+        experiment.evaluate(workdir, baselines=_BASELINES.value)
+    else:
+        print(experiment.export_run(workdir, overwrite=_OVERWRITE.value))
+
+
+def _parse_flags(argv):
+    """absl's parser, with unknown ``--config.FIELD`` overrides reported as ValueErrors."""
+    try:
+        return flags.FLAGS(argv)
+    except (AttributeError, KeyError) as error:
+        overrides = [arg.split("=")[0][2:] for arg in argv if arg.startswith("--config.")]
+        unknown = [name for name in overrides if not _known_field(name)]
+        raise ValueError(
+            f"Unknown config field in a command-line override: received {unknown or overrides} "
+            f"({error}). Expected fields of the config file (see keras_ssl/config.py); "
+            "arguments inside method_kwargs / backbone_kwargs / augment.kwargs must be set in "
+            "the config file before they can be overridden. Fix: correct the field name."
+        ) from error
+
+
+def _known_field(dotted):
+    from keras_ssl import config as config_lib
+
+    node = config_lib.default_config()
+    for part in dotted.split(".")[1:]:
+        if part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def run():
+    """Console-script entry point."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        app.run(main, flags_parser=_parse_flags)
+    except flags.Error as error:
+        print(f"keras-ssl: error: {error}", file=sys.stderr)
+        sys.exit(2)
+    except ValueError as error:  # bad input: a one-line message, not a traceback
+        print(f"keras-ssl: error: {error}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    run()

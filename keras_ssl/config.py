@@ -1,0 +1,92 @@
+"""Experiment configuration: the schema every config file starts from, and its validation.
+
+A config file (``configs/*.py``) defines ``get_config()`` returning :func:`default_config` with
+fields changed. Any field can be overridden on the command line (``--config.batch_size=512``).
+Fields that the schema does not know are errors, not silently ignored typos.
+"""
+
+import difflib
+
+import ml_collections
+from ml_collections.config_dict import placeholder
+
+
+def default_config():
+    """The complete schema with defaults (SimCLR, small ResNet, Fashion-MNIST)."""
+    config = ml_collections.ConfigDict()
+    config.seed = 0
+    # Method: keras_ssl.methods.REGISTRY name and constructor arguments.
+    config.method = "simclr"
+    config.method_kwargs = ml_collections.ConfigDict({"temperature": 0.5, "projection_dim": 128})
+    # Encoder: keras_ssl.backbones.REGISTRY name and constructor arguments.
+    config.backbone = "small_resnet"
+    config.backbone_kwargs = ml_collections.ConfigDict()
+    # Data.
+    config.data = ml_collections.ConfigDict(
+        {
+            "dataset": "fashion_mnist",  # or "tfds:<name>" or "folder:<path>"
+            "data_dir": placeholder(str),  # explicit data location (overrides the search order)
+            "image_size": placeholder(int),  # resize to (size, size); None keeps the dataset's size
+            "train_examples": placeholder(int),  # SSL training images (None: the whole train split)
+            "probe_train_examples": 10000,  # labelled train images for kNN / linear probes
+            "probe_test_examples": placeholder(
+                int
+            ),  # test images for probes (None: the whole test split)
+        }
+    )
+    # Augmentation: a keras_ssl.augment.presets function and its arguments.
+    config.augment = ml_collections.ConfigDict(
+        {"preset": "simclr", "kwargs": ml_collections.ConfigDict()}
+    )
+    # Optimisation.
+    config.batch_size = 256
+    config.epochs = 10
+    config.time_budget_minutes = placeholder(float)  # stop training after this many minutes
+    config.optimizer = ml_collections.ConfigDict(
+        {
+            "name": "adamw",  # any keras.optimizers name: adamw, sgd, lamb, adam ...
+            "learning_rate": 1e-3,  # peak learning rate for batch_size (no scaling applied)
+            "weight_decay": 1e-4,
+            "momentum": 0.9,  # used by sgd
+            "warmup_epochs": 1.0,
+            "schedule": "cosine",  # "cosine" (warm-up + cosine decay) or "constant"
+        }
+    )
+    config.precision = "auto"  # auto | float32 | mixed_bfloat16 | mixed_float16
+    config.steps_per_execution = 1
+    config.jit_compile = "auto"
+    # Monitoring.
+    config.probes = ml_collections.ConfigDict(
+        {
+            "knn_every_epochs": 1,
+            "knn_k": 20,
+            "knn_temperature": 0.07,
+            "linear_every_epochs": 0,  # 0: only after the last epoch
+            "linear_epochs": 50,
+            "collapse_every_epochs": 1,
+        }
+    )
+    config.export = True
+    return config
+
+
+def validate(config, schema=None, prefix="config"):
+    """Raises ``ValueError`` for fields of ``config`` that the schema does not define.
+
+    The free-form argument dicts (``method_kwargs``, ``backbone_kwargs``, ``augment.kwargs``)
+    are checked against the constructor they feed when the experiment is built.
+    """
+    schema = default_config() if schema is None else schema
+    free_form = {"method_kwargs", "backbone_kwargs", "kwargs"}
+    for key in config.keys():
+        if key not in schema:
+            suggestion = difflib.get_close_matches(key, list(schema.keys()), n=1)
+            hint = f" Did you mean {prefix}.{suggestion[0]}?" if suggestion else ""
+            raise ValueError(
+                f"Unknown config field {prefix}.{key}; expected one of "
+                f"{sorted(schema.keys())}.{hint} Fix: correct the name in the config file or "
+                "the --config override."
+            )
+        value = config[key]
+        if key not in free_form and isinstance(value, ml_collections.ConfigDict):
+            validate(value, schema[key], f"{prefix}.{key}")

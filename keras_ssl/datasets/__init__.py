@@ -1,0 +1,12 @@
+"""Dataset loaders: Fashion-MNIST files, TFDS datasets by name and local image folders.
+
+Loaders return ``uint8`` images (``[0, 255]``), the keras_ssl input convention
+(see :mod:`keras_ssl.images`).
+"""
+
+from keras_ssl.datasets import fashion_mnist
+from keras_ssl.datasets.folder import load_image_folder
+from keras_ssl.datasets.pipeline import make_ssl_dataset
+from keras_ssl.datasets.tfds import load_tfds
+
+__all__ = ["fashion_mnist", "load_image_folder", "load_tfds", "make_ssl_dataset"]

@@ -1,0 +1,127 @@
+"""The SSL input pipeline: shuffle, batch (fixed size), augment batched views, prefetch."""
+
+import numpy as np
+import tensorflow as tf
+
+from keras_ssl import distribute
+from keras_ssl.images import check_image_dtype
+
+
+def make_ssl_dataset(
+    images,
+    labels=None,
+    *,
+    batch_size,
+    augmenter=None,
+    shuffle=True,
+    shuffle_buffer=None,
+    seed=None,
+    repeat=False,
+    strategy=None,
+):
+    """Builds a ``tf.data`` pipeline that feeds an ``SSLMethod``.
+
+    Batches have a fixed size (``drop_remainder=True``: static shapes for XLA/TPU and even splits
+    over replicas). Augmentation runs after batching, so every batch is augmented by one
+    vectorised call in which each image draws its own random parameters, in parallel with
+    training. With a ``seed`` the whole stream (order and augmentations) is reproducible and
+    differs from epoch to epoch.
+
+    Args:
+        images: ``[N, H, W, C]`` array (``[N, H, W]`` grayscale gets a channel axis), ``uint8``
+            or float in ``[0, 1]``; or an unbatched ``tf.data.Dataset`` of images or
+            ``(image, label)`` pairs.
+        labels: optional ``[N]`` integer labels (for the online probe only).
+        batch_size: global batch size (split evenly over the strategy's replicas).
+        augmenter: a layer mapping an image batch to a tuple of views (for example
+            ``model.augmenter``). ``None`` yields raw image batches that the model augments
+            inside its train step.
+        shuffle: shuffle the examples every epoch.
+        shuffle_buffer: shuffle buffer size (default: the whole array, or 10 000 for datasets).
+        seed: integer seed for shuffling and augmentation.
+        repeat: repeat forever (then pass ``steps_per_epoch`` to ``fit``).
+        strategy: the ``tf.distribute`` strategy the model trains under (default: current).
+
+    Returns:
+        A dataset of dicts ``{"views": (v1, v2, ...)}`` (with an augmenter) or ``{"images": x}``,
+        plus ``"labels"`` when labels are given.
+    """
+    distribute.per_replica_batch_size(batch_size, strategy)
+    dataset, count = _examples(images, labels)
+    if count is not None and count < batch_size:
+        raise ValueError(
+            f"Not enough images for one batch: received {count} images for batch_size="
+            f"{batch_size}. Fix: lower batch_size to at most {count} or add images."
+        )
+    if shuffle:
+        buffer = shuffle_buffer or count or 10_000
+        dataset = dataset.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        dataset = dataset.repeat()
+    dataset = dataset.batch(batch_size, drop_remainder=True, num_parallel_calls=tf.data.AUTOTUNE)
+    if augmenter is not None:
+        dataset = _augment(dataset, augmenter, seed)
+    options = tf.data.Options()
+    options.deterministic = seed is not None
+    return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+def _examples(images, labels):
+    if isinstance(images, tf.data.Dataset):
+        if labels is not None:
+            raise ValueError(
+                "`labels` must be None when `images` is a tf.data.Dataset; received both. "
+                "Fix: put the labels in the dataset as (image, label) pairs."
+            )
+        return images.map(_as_example, num_parallel_calls=tf.data.AUTOTUNE), None
+    images = np.asarray(images)
+    check_image_dtype(images.dtype)
+    if images.ndim == 3:
+        images = images[..., None]
+    if images.ndim != 4:
+        raise ValueError(
+            f"`images` must be [N, H, W, C] (or [N, H, W] grayscale); received shape "
+            f"{images.shape}. Fix: stack the images into one array."
+        )
+    if labels is None:
+        return tf.data.Dataset.from_tensor_slices({"images": images}), len(images)
+    labels = np.asarray(labels).reshape(-1)
+    if len(labels) != len(images):
+        raise ValueError(
+            f"`labels` must have one entry per image; received {len(labels)} labels for "
+            f"{len(images)} images. Fix: pass the labels that belong to these images."
+        )
+    return tf.data.Dataset.from_tensor_slices({"images": images, "labels": labels}), len(images)
+
+
+def _as_example(*element):
+    if len(element) == 1:
+        image = element[0]
+        if isinstance(image, dict):
+            return image
+        if isinstance(image, (tuple, list)):
+            return {"images": image[0], "labels": image[1]}
+        return {"images": image}
+    return {"images": element[0], "labels": element[1]}
+
+
+def _augment(dataset, augmenter, seed):
+    if seed is None:
+        return dataset.map(
+            lambda batch: _with_views(batch, augmenter(batch["images"])),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+    return tf.data.Dataset.zip(dataset, seeds).map(
+        lambda batch, pair: _with_views(
+            batch, augmenter(batch["images"], seed=tf.cast(pair % (2**31 - 1), tf.int32))
+        ),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
+
+
+def _with_views(batch, views):
+    out = {"views": tuple(views)}
+    if "labels" in batch:
+        out["labels"] = batch["labels"]
+    return out

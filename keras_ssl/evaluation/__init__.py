@@ -1,0 +1,27 @@
+"""Evaluation protocols for frozen encoders: features, kNN, linear probe, plots."""
+
+from keras_ssl.evaluation.features import (
+    check_features,
+    check_labelled_data,
+    check_labels,
+    extract_features,
+    extract_labelled_features,
+    l2_normalize,
+)
+from keras_ssl.evaluation.knn import knn_accuracy, knn_predict
+from keras_ssl.evaluation.linear import linear_probe
+from keras_ssl.evaluation.plots import plot_training_curves, plot_view_pairs
+
+__all__ = [
+    "check_features",
+    "check_labelled_data",
+    "check_labels",
+    "extract_features",
+    "extract_labelled_features",
+    "knn_accuracy",
+    "knn_predict",
+    "l2_normalize",
+    "linear_probe",
+    "plot_training_curves",
+    "plot_view_pairs",
+]

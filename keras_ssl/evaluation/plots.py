@@ -1,0 +1,195 @@
+"""PNG figures: augmented view pairs and training curves.
+
+matplotlib is imported inside the functions (it is only needed when a figure is drawn) and
+drives the Agg canvas directly, so no display and no pyplot state are involved.
+"""
+
+import math
+import os
+import tempfile
+
+import numpy as np
+
+
+def plot_view_pairs(views, path, max_pairs=8, title=None):
+    """Draws the views of the same images side by side, one row per image.
+
+    Args:
+        views: tuple or list of ``float`` arrays in ``[0, 1]`` (or ``uint8``), each
+            ``[N, height, width, channels]`` with 1 or 3 channels (or ``[N, height, width]``);
+            view ``i`` of image ``n`` is ``views[i][n]``. Tensors are accepted.
+        path: where the PNG is written; missing parent folders are created.
+        max_pairs: at most this many images (rows) are drawn.
+        title: optional figure title.
+
+    Returns:
+        ``path``.
+
+    Raises:
+        ValueError: for no views, views of different lengths, wrong ranks or channel counts.
+    """
+    arrays = _check_views(views)
+    if isinstance(max_pairs, bool) or not isinstance(max_pairs, int) or max_pairs < 1:
+        raise ValueError(
+            f"`max_pairs` must be a positive integer; received {max_pairs!r}. Fix: pass e.g. 8."
+        )
+    rows = min(max_pairs, len(arrays[0]))
+    columns = len(arrays)
+    figure = _figure((1.6 * columns, 1.6 * rows + (0.5 if title else 0.2)))
+    axes = figure.subplots(rows, columns, squeeze=False)
+    for column, array in enumerate(arrays):
+        for row in range(rows):
+            axis = axes[row, column]
+            image = array[row]
+            if image.shape[-1] == 1:
+                axis.imshow(image[..., 0], cmap="gray", vmin=0.0, vmax=1.0)
+            else:
+                axis.imshow(image)
+            axis.set_xticks([])
+            axis.set_yticks([])
+            if row == 0:
+                axis.set_title(f"view {column + 1}", fontsize=9)
+            if column == 0:
+                axis.set_ylabel(f"image {row + 1}", fontsize=8)
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    return _save(figure, path)
+
+
+def plot_training_curves(history, path, title=None):
+    """Plots per-epoch training metrics: losses, probe accuracies and any other metric.
+
+    The first panel holds every key containing ``"loss"``, the second every key containing
+    ``"accuracy"`` (kNN/linear probes, online probes), and each remaining metric (for example
+    ``embedding_std``, ``effective_rank``) gets a panel of its own. The x axis is the epoch,
+    counted from 1. ``NaN`` and ``None`` entries (epochs where a probe did not run) are skipped,
+    so a probe that runs every few epochs is drawn as markers joined across the gaps.
+
+    Args:
+        history: dict ``metric name -> list of per-epoch values`` (``keras.callbacks.History``'s
+            ``history`` attribute, or the History object itself).
+        path: where the PNG is written; missing parent folders are created.
+        title: optional figure title.
+
+    Returns:
+        ``path``.
+
+    Raises:
+        ValueError: when ``history`` is not a dict of sequences or holds no values.
+    """
+    history = getattr(history, "history", history)
+    if not isinstance(history, dict):
+        raise ValueError(
+            f"`history` must be a dict of metric name -> list of per-epoch values; received "
+            f"{type(history).__name__}. Fix: pass model.fit(...).history."
+        )
+    series = {}
+    for name, values in history.items():
+        values = np.asarray(
+            [np.nan if value is None else value for value in np.ravel(values)], np.float64
+        )
+        if values.size and np.any(np.isfinite(values)):
+            series[str(name)] = values
+    if not series:
+        raise ValueError(
+            f"`history` holds no finite values; received keys {sorted(history)}. Fix: pass the "
+            "history of a fit that ran at least one epoch."
+        )
+    losses = [name for name in series if "loss" in name]
+    accuracies = [name for name in series if "accuracy" in name and name not in losses]
+    others = [name for name in series if name not in losses and name not in accuracies]
+    panels = []
+    if losses:
+        panels.append(("loss", losses))
+    if accuracies:
+        panels.append(("accuracy", accuracies))
+    panels.extend((name, [name]) for name in others)
+
+    num_epochs = max(len(values) for values in series.values())
+    columns = min(2, len(panels))
+    rows = math.ceil(len(panels) / columns)
+    figure = _figure((6.0 * columns, 3.6 * rows))
+    axes = figure.subplots(rows, columns, squeeze=False)
+    for axis, (label, names) in zip(axes.flat, panels):
+        for name in names:
+            values = series[name]
+            epochs = np.arange(1, len(values) + 1)
+            finite = np.isfinite(values)
+            sparse = not np.all(finite) or len(values) <= 20
+            axis.plot(
+                epochs[finite],
+                values[finite],
+                marker="o" if sparse else None,
+                markersize=4,
+                label=name,
+            )
+        axis.set_xlim(0.5, num_epochs + 0.5)
+        axis.set_xlabel("epoch")
+        axis.set_ylabel(label)
+        axis.grid(alpha=0.3)
+        axis.xaxis.get_major_locator().set_params(integer=True)
+        if len(names) > 1 or label != names[0]:
+            axis.legend(fontsize=8)
+    for axis in list(axes.flat)[len(panels) :]:
+        axis.set_visible(False)
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    return _save(figure, path)
+
+
+def _figure(size):
+    """A matplotlib figure drawn by the Agg canvas, outside pyplot's global state (so the
+    user's interactive backend, if any, is left alone and nothing needs closing)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=size)
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def _save(figure, path):
+    """Writes the figure as a PNG through a temporary file in the destination folder."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(suffix=".png.tmp", dir=folder)
+    try:
+        with os.fdopen(handle, "wb") as file:
+            figure.savefig(file, format="png", dpi=100)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise
+    return path
+
+
+def _check_views(views):
+    if hasattr(views, "shape") or not isinstance(views, (tuple, list)) or not views:
+        raise ValueError(
+            f"`views` must be a non-empty tuple of image batches, one per view; received "
+            f"{type(views).__name__}. Fix: pass (view_1, view_2), each [N, H, W, C]."
+        )
+    arrays = []
+    for index, view in enumerate(views):
+        array = np.asarray(view)
+        if array.ndim == 3:
+            array = array[..., None]
+        if array.ndim != 4 or array.shape[-1] not in (1, 3):
+            raise ValueError(
+                f"`views[{index}]` must be [N, height, width, channels] with 1 or 3 channels; "
+                f"received shape {array.shape}. Fix: pass batched grayscale or RGB images."
+            )
+        if array.dtype == np.uint8:
+            array = array.astype(np.float32) / 255.0
+        arrays.append(np.clip(array.astype(np.float32), 0.0, 1.0))
+    lengths = [len(array) for array in arrays]
+    if len(set(lengths)) != 1 or lengths[0] == 0:
+        raise ValueError(
+            f"Every view must hold the same, non-zero number of images; received lengths "
+            f"{lengths}. Fix: pass the views of the same batch of images."
+        )
+    return arrays

@@ -1,0 +1,373 @@
+"""Config-driven experiments: what ``keras-ssl train | eval | export`` run.
+
+Everything a run produces lives in its work folder::
+
+    DIR/config.json      the resolved config          DIR/model.keras    the trained method
+    DIR/history.json     per-epoch losses and probes  DIR/encoder/       SavedModel export
+    DIR/views.png        augmented view pairs         DIR/training.png   loss and probe curves
+    DIR/metrics.json     kNN / linear results of ``eval`` (with baselines when asked)
+    DIR/backup/          BackupAndRestore state while training (resumes an interrupted run)
+"""
+
+import json
+import os
+import sys
+import time
+
+import keras
+import ml_collections
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from keras_ssl import backbones, distribute, evaluation, export, methods, precision
+from keras_ssl import callbacks as ssl_callbacks
+from keras_ssl import config as config_lib
+from keras_ssl.augment import presets
+from keras_ssl.datasets import fashion_mnist, folder, make_ssl_dataset, tfds
+from keras_ssl.optimizers import WarmupCosine
+
+
+# ------------------------------------------------------------------------------- data
+def load_splits(data_config):
+    """Loads ``(x_train, y_train, x_test, y_test)`` as uint8 ``[N, H, W, C]`` arrays + labels."""
+    name, data_dir = data_config.dataset, data_config.data_dir
+    if name == "fashion_mnist":
+        (x_train, y_train), (x_test, y_test) = fashion_mnist.load_data(path=data_dir)
+    elif name.startswith("tfds:"):
+        x_train, y_train = tfds.load_tfds(name[5:], "train", data_dir=data_dir, as_numpy=True)
+        x_test, y_test = tfds.load_tfds(name[5:], "test", data_dir=data_dir, as_numpy=True)
+    elif name.startswith("folder:"):
+        root = name[7:]
+        (x_train, y_train), _ = folder.load_image_folder(
+            os.path.join(root, "train"), data_config.image_size, as_numpy=True
+        )
+        (x_test, y_test), _ = folder.load_image_folder(
+            os.path.join(root, "test"), data_config.image_size, as_numpy=True
+        )
+    else:
+        raise ValueError(
+            f"Unknown dataset {name!r}; expected 'fashion_mnist', 'tfds:<name>' or "
+            "'folder:<path with train/ and test/ class folders>'. Fix: set config.data.dataset."
+        )
+    x_train, x_test = (_as_images(x, data_config.image_size) for x in (x_train, x_test))
+    return x_train, np.asarray(y_train), x_test, np.asarray(y_test)
+
+
+def _as_images(images, image_size):
+    images = np.asarray(images)
+    if images.ndim == 3:
+        images = images[..., None]
+    if image_size and images.shape[1:3] != (image_size, image_size):
+        resized = tf.image.resize(images, (image_size, image_size), antialias=True)
+        images = tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8).numpy()
+    return images
+
+
+def _subset(images, labels, count, seed):
+    if count is None or count >= len(images):
+        return images, labels
+    order = np.random.default_rng(seed).permutation(len(images))[:count]
+    order.sort()
+    return images[order], labels[order]
+
+
+def probe_splits(config, splits):
+    """The labelled (train, test) subsets the probes use, fixed by the config's seed."""
+    x_train, y_train, x_test, y_test = splits
+    probe_train = _subset(x_train, y_train, config.data.probe_train_examples, config.seed)
+    probe_test = _subset(x_test, y_test, config.data.probe_test_examples, config.seed)
+    return probe_train, probe_test
+
+
+# ------------------------------------------------------------------------------ model
+def _construct(registry, name, kind, *args, **kwargs):
+    if name not in registry:
+        raise ValueError(
+            f"Unknown {kind} {name!r}; expected one of {sorted(registry)}. "
+            f"Fix: set config.{kind} to one of them."
+        )
+    try:
+        return registry[name](*args, **kwargs)
+    except TypeError as error:
+        raise ValueError(
+            f"Bad arguments for {kind} {name!r}: {error}. Fix: correct config.{kind}_kwargs."
+        ) from error
+
+
+def build_model(config, image_shape):
+    """Builds the configured method (encoder, augmenter, method) for ``image_shape``."""
+    encoder = _construct(
+        backbones.REGISTRY, config.backbone, "backbone", image_shape, **config.backbone_kwargs
+    )
+    preset = getattr(presets, config.augment.preset, None)
+    if preset is None or not callable(preset):
+        raise ValueError(
+            f"Unknown augmentation preset {config.augment.preset!r}; expected a function of "
+            "keras_ssl.augment.presets such as 'simclr'. Fix: set config.augment.preset."
+        )
+    augmenter = preset(image_shape, **config.augment.kwargs)
+    return _construct(
+        methods.REGISTRY,
+        config.method,
+        "method",
+        encoder,
+        augmenter=augmenter,
+        **config.method_kwargs,
+    )
+
+
+def build_optimizer(optimizer_config, steps_per_epoch, epochs):
+    """A Keras optimizer with the configured warm-up + cosine (or constant) learning rate."""
+    total_steps = max(1, steps_per_epoch * epochs)
+    learning_rate = optimizer_config.learning_rate
+    if optimizer_config.schedule == "cosine":
+        warmup = min(total_steps, int(optimizer_config.warmup_epochs * steps_per_epoch))
+        learning_rate = WarmupCosine(learning_rate, total_steps, warmup_steps=warmup)
+    elif optimizer_config.schedule != "constant":
+        raise ValueError(
+            f"Unknown learning-rate schedule {optimizer_config.schedule!r}; expected 'cosine' or "
+            "'constant'. Fix: set config.optimizer.schedule."
+        )
+    name = optimizer_config.name.lower()
+    kwargs = {"learning_rate": learning_rate}
+    if name in ("adamw", "lamb", "lion", "sgd"):
+        kwargs["weight_decay"] = optimizer_config.weight_decay or None
+    if name == "sgd":
+        kwargs["momentum"] = optimizer_config.momentum
+    try:
+        return keras.optimizers.get({"class_name": name, "config": kwargs})
+    except ValueError as error:
+        raise ValueError(
+            f"Unknown optimizer {optimizer_config.name!r} ({error}). Fix: set "
+            "config.optimizer.name to a Keras optimizer such as 'adamw', 'sgd' or 'lamb'."
+        ) from error
+
+
+# ------------------------------------------------------------------------------ train
+def train(config, workdir, strategy=None, verbose=1):
+    """Pretrains the configured method and writes the work folder (see module docs).
+
+    Returns:
+        ``(model, history)``: the trained method and ``History.history``.
+    """
+    config_lib.validate(config)
+    os.makedirs(workdir, exist_ok=True)
+    _write_json(os.path.join(workdir, "config.json"), json.loads(config.to_json_best_effort()))
+    keras.utils.set_random_seed(config.seed)
+    splits = load_splits(config.data)
+    x_train, y_train = _subset(splits[0], splits[1], config.data.train_examples, config.seed)
+    probe_train, probe_test = probe_splits(config, splits)
+    strategy = strategy or distribute.resolve()
+    precision.set_policy(config.precision, strategy)
+    steps_per_epoch = len(x_train) // config.batch_size
+    with strategy.scope():
+        model = build_model(config, x_train.shape[1:])
+        model.compile(
+            optimizer=build_optimizer(config.optimizer, steps_per_epoch, config.epochs),
+            steps_per_execution=config.steps_per_execution,
+            jit_compile=config.jit_compile,
+        )
+    dataset = make_ssl_dataset(
+        x_train,
+        batch_size=config.batch_size,
+        augmenter=model.augmenter,
+        seed=config.seed,
+        strategy=strategy,
+    )
+    first = next(iter(dataset))["views"]
+    evaluation.plot_view_pairs(
+        [v.numpy() for v in first], os.path.join(workdir, "views.png"), title="Augmented views"
+    )
+    callbacks = _training_callbacks(config, workdir, probe_train, probe_test)
+    logging.info(
+        "Training %s on %d images, batch %d, %d steps/epoch.",
+        config.method,
+        len(x_train),
+        config.batch_size,
+        steps_per_epoch,
+    )
+    start = time.monotonic()
+    history = model.fit(
+        dataset, epochs=config.epochs, callbacks=callbacks, shuffle=False, verbose=verbose
+    )
+    minutes = (time.monotonic() - start) / 60
+    _save_model(model, os.path.join(workdir, "model.keras"))
+    record = {"history": _plain(history.history), "train_minutes": minutes}
+    _write_json(os.path.join(workdir, "history.json"), record)
+    evaluation.plot_training_curves(history.history, os.path.join(workdir, "training.png"))
+    if config.export:
+        export.export_encoder(model, os.path.join(workdir, "encoder"), overwrite=True)
+    return model, history.history
+
+
+def _training_callbacks(config, workdir, probe_train, probe_test):
+    probes = config.probes
+    callbacks = [keras.callbacks.BackupAndRestore(os.path.join(workdir, "backup"))]
+    if probes.knn_every_epochs:
+        callbacks.append(
+            ssl_callbacks.KNNProbe(
+                probe_train,
+                probe_test,
+                k=probes.knn_k,
+                temperature=probes.knn_temperature,
+                every_n_epochs=probes.knn_every_epochs,
+            )
+        )
+    callbacks.append(
+        ssl_callbacks.LinearProbe(
+            probe_train,
+            probe_test,
+            every_n_epochs=probes.linear_every_epochs or None,
+            epochs_to_run=None if probes.linear_every_epochs else [config.epochs],
+            probe_epochs=probes.linear_epochs,
+        )
+    )
+    if probes.collapse_every_epochs:
+        callbacks.append(
+            ssl_callbacks.CollapseMonitor(
+                probe_test[0][:2048], every_n_epochs=probes.collapse_every_epochs
+            )
+        )
+    if config.time_budget_minutes:
+        callbacks.append(ssl_callbacks.TimeLimit(config.time_budget_minutes))
+    return callbacks
+
+
+# ------------------------------------------------------------------------------- eval
+def evaluate(workdir, baselines=False, verbose=True):
+    """kNN and linear-probe accuracy of a trained run (and of baselines) -> ``metrics.json``.
+
+    Baselines use the same probe split: raw pixels, and the same encoder architecture with the
+    random initial weights of the run (rebuilt from the config's seed).
+    """
+    config = load_config(workdir)
+    precision.set_policy(config.precision)
+    model = _load_model(workdir)
+    splits = load_splits(config.data)
+    probe_train, probe_test = probe_splits(config, splits)
+    rows = {"ssl": _probe_encoder(model.encoder, probe_train, probe_test, config)}
+    if baselines:
+        rows["raw_pixels"] = _probe_features(
+            _pixels(probe_train[0]), _pixels(probe_test[0]), probe_train, probe_test, config
+        )
+        keras.utils.set_random_seed(config.seed)
+        random_model = build_model(config, probe_train[0].shape[1:])
+        rows["random_init"] = _probe_encoder(random_model.encoder, probe_train, probe_test, config)
+    metrics = {
+        "method": config.method,
+        "backbone": config.backbone,
+        "probe_train_examples": len(probe_train[0]),
+        "probe_test_examples": len(probe_test[0]),
+        "knn_k": config.probes.knn_k,
+        "knn_temperature": config.probes.knn_temperature,
+        "results": rows,
+    }
+    history_path = os.path.join(workdir, "history.json")
+    if os.path.exists(history_path):
+        with open(history_path) as f:
+            record = json.load(f)
+        metrics["train_minutes"] = record.get("train_minutes")
+        metrics["epochs_trained"] = len(record.get("history", {}).get("loss", []))
+    _write_json(os.path.join(workdir, "metrics.json"), metrics)
+    if verbose:
+        print(format_table(metrics), file=sys.stdout)
+    return metrics
+
+
+def format_table(metrics):
+    """A plain-text table of ``metrics["results"]``."""
+    names = {
+        "ssl": f"{metrics['method']} encoder",
+        "raw_pixels": "raw pixels",
+        "random_init": "random-init encoder",
+    }
+    lines = [
+        f"Probes on {metrics['probe_train_examples']} train / {metrics['probe_test_examples']} "
+        f"test images (kNN k={metrics['knn_k']}, T={metrics['knn_temperature']}, cosine):",
+        f"{'features':<24}{'kNN acc':>10}{'linear acc':>12}",
+    ]
+    for key, row in metrics["results"].items():
+        lines.append(
+            f"{names.get(key, key):<24}{row['knn_accuracy']:>10.4f}{row['linear_accuracy']:>12.4f}"
+        )
+    return "\n".join(lines)
+
+
+def _pixels(images):
+    return images.reshape(len(images), -1).astype(np.float32) / 255.0
+
+
+def _probe_encoder(encoder, probe_train, probe_test, config):
+    train_features = evaluation.extract_features(encoder, probe_train[0], normalize=False)
+    test_features = evaluation.extract_features(encoder, probe_test[0], normalize=False)
+    return _probe_features(train_features, test_features, probe_train, probe_test, config)
+
+
+def _probe_features(train_features, test_features, probe_train, probe_test, config):
+    num_classes = int(max(probe_train[1].max(), probe_test[1].max())) + 1
+    knn = evaluation.knn_accuracy(
+        evaluation.l2_normalize(train_features),
+        probe_train[1],
+        evaluation.l2_normalize(test_features),
+        probe_test[1],
+        num_classes,
+        k=config.probes.knn_k,
+        temperature=config.probes.knn_temperature,
+    )
+    linear = evaluation.linear_probe(
+        train_features,
+        probe_train[1],
+        test_features,
+        probe_test[1],
+        num_classes,
+        epochs=config.probes.linear_epochs,
+        seed=config.seed,
+    )
+    return {"knn_accuracy": float(knn), "linear_accuracy": float(linear["accuracy"])}
+
+
+# ----------------------------------------------------------------------------- export
+def export_run(workdir, overwrite=False):
+    """Exports the run's encoder to ``DIR/encoder`` (see ``keras_ssl.export``)."""
+    model = _load_model(workdir)
+    return export.export_encoder(model, os.path.join(workdir, "encoder"), overwrite=overwrite)
+
+
+# ---------------------------------------------------------------------------- helpers
+def load_config(workdir):
+    path = os.path.join(workdir, "config.json")
+    if not os.path.exists(path):
+        raise ValueError(
+            f"No trained run in {workdir!r}: {path} is missing. Expected the work folder of "
+            "`keras-ssl train`. Fix: pass --workdir of a finished training run."
+        )
+    with open(path) as f:
+        return ml_collections.ConfigDict(json.load(f))
+
+
+def _load_model(workdir):
+    path = os.path.join(workdir, "model.keras")
+    if not os.path.exists(path):
+        raise ValueError(
+            f"No trained model in {workdir!r}: {path} is missing. Expected the work folder of "
+            "a finished `keras-ssl train`. Fix: finish (or resume) training first."
+        )
+    return keras.saving.load_model(path)
+
+
+def _save_model(model, path):
+    partial = f"{path}.partial.keras"
+    model.save(partial)
+    os.replace(partial, path)
+
+
+def _write_json(path, payload):
+    partial = f"{path}.partial"
+    with open(partial, "w") as f:
+        json.dump(payload, f, indent=2)
+    os.replace(partial, path)
+
+
+def _plain(history):
+    return {key: [float(v) for v in values] for key, values in history.items()}

@@ -1,0 +1,175 @@
+"""Contrastive losses: NT-Xent (SimCLR) and InfoNCE (CPC, MoCo).
+
+Pure functions return one loss per example so that callers choose the reduction; under a
+``tf.distribute`` strategy the caller passes the embeddings gathered from every replica
+(``keras_ssl.distribute.gather``) and this replica's offset, and the mean of the returned losses
+over all replicas equals the single-device loss on the global batch.
+"""
+
+import keras
+import tensorflow as tf
+
+_MASKED_LOGIT = -1e9
+
+
+def _check_temperature(temperature):
+    if not isinstance(temperature, (int, float)) or temperature <= 0:
+        raise ValueError(
+            f"`temperature` must be a positive number; received {temperature!r}. "
+            "Fix: use a value such as 0.1-0.5 for SimCLR or 0.07-0.2 for MoCo."
+        )
+
+
+def _check_pair(a, b, names):
+    if a.shape.rank != 2 or b.shape.rank != 2:
+        raise ValueError(
+            f"`{names[0]}` and `{names[1]}` must be rank 2 [batch, dim]; received shapes "
+            f"{tuple(a.shape)} and {tuple(b.shape)}. Fix: flatten or pool the embeddings first."
+        )
+    if a.shape[-1] is not None and b.shape[-1] is not None and a.shape[-1] != b.shape[-1]:
+        raise ValueError(
+            f"`{names[0]}` and `{names[1]}` must have the same embedding size; received "
+            f"{a.shape[-1]} and {b.shape[-1]}. Fix: project both with the same head."
+        )
+
+
+def nt_xent(z_a, z_b, temperature=0.5, all_z_a=None, all_z_b=None, offset=0):
+    """NT-Xent: each of the 2N views must find its partner among the other 2N - 1 views.
+
+    With cosine similarities ``s`` the loss of view ``i`` with partner ``j`` is
+    ``-log(exp(s_ij / t) / sum_{k != i} exp(s_ik / t))`` (SimCLR, Algorithm 1).
+
+    Args:
+        z_a: ``[n, d]`` projections of the first view of this replica's ``n`` images.
+        z_b: ``[n, d]`` projections of the second view of the same images, row for row.
+        temperature: softmax temperature ``t`` (SimCLR: 0.5 on CIFAR, 0.1 on ImageNet).
+        all_z_a: ``[N, d]`` first-view projections of the global batch (``z_a`` gathered over
+            replicas). Defaults to ``z_a`` (one device).
+        all_z_b: ``[N, d]`` second-view projections of the global batch. Defaults to ``z_b``.
+        offset: row of this replica's first image in the global batch
+            (``replica_id * n``).
+
+    Returns:
+        ``[2n]`` float32 losses: the ``n`` first-view rows, then the ``n`` second-view rows.
+        Their mean over the global batch is the SimCLR loss ``L``.
+
+    References:
+        Chen et al. 2020, "A Simple Framework for Contrastive Learning of Visual
+        Representations", https://arxiv.org/abs/2002.05709
+    """
+    _check_temperature(temperature)
+    z_a = tf.cast(tf.convert_to_tensor(z_a), tf.float32)
+    z_b = tf.cast(tf.convert_to_tensor(z_b), tf.float32)
+    _check_pair(z_a, z_b, ("z_a", "z_b"))
+    all_z_a = z_a if all_z_a is None else tf.cast(all_z_a, tf.float32)
+    all_z_b = z_b if all_z_b is None else tf.cast(all_z_b, tf.float32)
+    global_batch = all_z_a.shape[0]
+    if global_batch is not None and global_batch < 2:
+        raise ValueError(
+            f"NT-Xent needs at least 2 images per (global) batch to have negatives; received a "
+            f"batch of {global_batch}. Fix: use a batch size of 2 or more (SimCLR uses 256-8192)."
+        )
+    n = tf.shape(z_a)[0]
+    total = tf.shape(all_z_a)[0]
+    queries = tf.math.l2_normalize(tf.concat([z_a, z_b], axis=0), axis=1)
+    keys = tf.math.l2_normalize(tf.concat([all_z_a, all_z_b], axis=0), axis=1)
+    logits = tf.matmul(queries, keys, transpose_b=True) / temperature
+    rows = tf.range(n) + offset
+    self_index = tf.concat([rows, rows + total], axis=0)
+    partner_index = tf.concat([rows + total, rows], axis=0)
+    self_mask = tf.one_hot(self_index, 2 * total, on_value=True, off_value=False)
+    logits = tf.where(self_mask, _MASKED_LOGIT, logits)
+    return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=partner_index, logits=logits)
+
+
+def info_nce(query, positive, negatives=None, temperature=0.07, normalize=True):
+    """InfoNCE: ``-log(exp(q.k+/t) / (exp(q.k+/t) + sum_k- exp(q.k-/t)))``.
+
+    Args:
+        query: ``[n, d]`` queries (predictions, or the query encoder's embeddings).
+        positive: ``[n, d]`` the positive key of each query, row for row.
+        negatives: ``[m, d]`` keys shared as negatives by every query (a MoCo queue, a memory
+            bank, passed in: the loss never mutates it), ``[n, m, d]`` negatives per query, or
+            ``None`` for in-batch negatives (the other rows of ``positive``).
+        temperature: softmax temperature ``t`` (MoCo v1: 0.07, v2: 0.2).
+        normalize: L2-normalise queries and keys first (cosine similarity), as MoCo does. CPC
+            uses raw dot products (``normalize=False``).
+
+    Returns:
+        ``[n]`` float32 losses.
+
+    References:
+        van den Oord et al. 2018, "Representation Learning with Contrastive Predictive Coding",
+        https://arxiv.org/abs/1807.03748; He et al. 2020, "Momentum Contrast for Unsupervised
+        Visual Representation Learning", https://arxiv.org/abs/1911.05722
+    """
+    _check_temperature(temperature)
+    query = tf.cast(tf.convert_to_tensor(query), tf.float32)
+    positive = tf.cast(tf.convert_to_tensor(positive), tf.float32)
+    _check_pair(query, positive, ("query", "positive"))
+    if normalize:
+        query = tf.math.l2_normalize(query, axis=1)
+        positive = tf.math.l2_normalize(positive, axis=1)
+    if negatives is None:
+        logits = tf.matmul(query, positive, transpose_b=True) / temperature
+        labels = tf.range(tf.shape(query)[0])
+        return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+    negatives = tf.cast(tf.convert_to_tensor(negatives), tf.float32)
+    if negatives.shape.rank not in (2, 3):
+        raise ValueError(
+            f"`negatives` must be [m, d] (shared) or [n, m, d] (per query); received shape "
+            f"{tuple(negatives.shape)}. Fix: reshape the negative keys accordingly."
+        )
+    if normalize:
+        negatives = tf.math.l2_normalize(negatives, axis=-1)
+    positive_logit = tf.reduce_sum(query * positive, axis=1, keepdims=True)
+    if negatives.shape.rank == 2:
+        negative_logits = tf.matmul(query, negatives, transpose_b=True)
+    else:
+        negative_logits = tf.einsum("nd,nmd->nm", query, negatives)
+    logits = tf.concat([positive_logit, negative_logits], axis=1) / temperature
+    labels = tf.zeros(tf.shape(query)[:1], dtype=tf.int32)
+    return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+
+
+@keras.saving.register_keras_serializable(package="keras_ssl")
+class NTXent(keras.losses.Loss):
+    """``keras.losses.Loss`` form of :func:`nt_xent` on one device.
+
+    Call it as ``loss(z_a, z_b)``: the two arguments are the projections of the two views.
+    """
+
+    def __init__(self, temperature=0.5, name="nt_xent", **kwargs):
+        super().__init__(name=name, **kwargs)
+        _check_temperature(temperature)
+        self.temperature = temperature
+
+    def call(self, y_true, y_pred):
+        return nt_xent(y_true, y_pred, temperature=self.temperature)
+
+    def get_config(self):
+        return {**super().get_config(), "temperature": self.temperature}
+
+
+@keras.saving.register_keras_serializable(package="keras_ssl")
+class InfoNCE(keras.losses.Loss):
+    """``keras.losses.Loss`` form of :func:`info_nce` with in-batch negatives.
+
+    Call it as ``loss(query, positive)``.
+    """
+
+    def __init__(self, temperature=0.07, normalize=True, name="info_nce", **kwargs):
+        super().__init__(name=name, **kwargs)
+        _check_temperature(temperature)
+        self.temperature = temperature
+        self.normalize = normalize
+
+    def call(self, y_true, y_pred):
+        return info_nce(y_true, y_pred, temperature=self.temperature, normalize=self.normalize)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "temperature": self.temperature,
+            "normalize": self.normalize,
+        }

@@ -1,0 +1,277 @@
+"""``SSLMethod``: the ``keras.Model`` every self-supervised method subclasses.
+
+A method overrides :meth:`SSLMethod.compute_ssl_loss` (and :meth:`SSLMethod.after_optimizer_step`
+when it keeps state such as an EMA teacher or a queue). The base class owns everything else:
+unpacking batches in any accepted form, augmentation, the optional online linear probe, loss
+scaling for ``tf.distribute`` and mixed precision, the optimizer step, metrics, validation of
+inputs and (de)serialisation.
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_ssl import distribute
+from keras_ssl.images import check_image_batch, to_float_images
+
+
+@keras.saving.register_keras_serializable(package="keras_ssl")
+class SSLMethod(keras.Model):
+    """Base class of keras_ssl's self-supervised methods.
+
+    Accepted batches (from ``fit``, ``evaluate``): images ``[batch, H, W, C]`` (``uint8`` or
+    float in ``[0, 1]``), ``(images, labels)``, ``{"images": ..., "labels": ...}``, or views made
+    in the input pipeline ``{"views": (view_1, view_2, ...), "labels": ...}``. Raw images are
+    augmented in the step by ``augmenter``; labels are optional and feed only the online probe.
+
+    ``model(images)`` and ``model.predict(images)`` return the encoder's representations.
+
+    Args:
+        encoder: a built ``keras.Model`` mapping float ``[0, 1]`` images ``[batch, H, W, C]`` to
+            features ``[batch, D]`` (see ``keras_ssl.backbones``).
+        augmenter: a layer mapping a batch of images to a tuple of views; ``None`` uses the
+            method's default preset for the encoder's input shape.
+        probe_classes: number of classes of an online linear probe trained on stop-gradient
+            features of the first view (reported as ``probe_accuracy``); ``None`` for no probe.
+    """
+
+    #: Names of the loss terms :meth:`compute_ssl_loss` returns (each gets a metric).
+    loss_terms = ("loss",)
+
+    def __init__(self, encoder, augmenter=None, probe_classes=None, **kwargs):
+        super().__init__(**kwargs)
+        _check_encoder(encoder)
+        if probe_classes is not None and (not isinstance(probe_classes, int) or probe_classes < 2):
+            raise ValueError(
+                f"`probe_classes` must be an integer >= 2 or None; received {probe_classes!r}. "
+                "Fix: pass the number of classes in the labels (e.g. 10), or None for no probe."
+            )
+        self.encoder = encoder
+        self.image_shape = tuple(encoder.input_shape[1:])
+        self.feature_dim = int(encoder.output_shape[-1])
+        self.augmenter = augmenter if augmenter is not None else self.default_augmenter()
+        self.probe_classes = probe_classes
+        self.probe = keras.layers.Dense(probe_classes, name="probe") if probe_classes else None
+        self.trackers = [keras.metrics.Mean(name=term) for term in self.loss_terms]
+        if self.probe is not None:
+            self.trackers += [
+                keras.metrics.Mean(name="probe_loss"),
+                keras.metrics.SparseCategoricalAccuracy(name="probe_accuracy"),
+            ]
+
+    # ----------------------------------------------------------------- hooks for subclasses
+    def default_augmenter(self):
+        """The augmentation preset used when no ``augmenter`` is given."""
+        from keras_ssl.augment import presets
+
+        return presets.simclr(self.image_shape)
+
+    def build_heads(self, feature_shape):
+        """Builds the method's own layers; ``feature_shape`` is ``(None, D)``."""
+
+    def compute_ssl_loss(self, views, training):
+        """Computes the self-supervised loss on this replica's views.
+
+        Args:
+            views: tuple of float32 view batches ``[n, H, W, C]`` (``n`` = per-replica batch).
+            training: whether layers run in training mode.
+
+        Returns:
+            ``(terms, features)``: ``terms`` maps each name in :attr:`loss_terms` to a scalar;
+            ``terms["loss"]`` is minimised. Every term is this replica's share: its mean over
+            replicas equals the loss of one device on the global batch (gather or all-reduce the
+            batch-level quantities with ``keras_ssl.distribute``). ``features`` are the encoder's
+            representations of the first view ``[n, D]`` (they feed the online probe).
+        """
+        raise NotImplementedError(f"{type(self).__name__} must implement compute_ssl_loss().")
+
+    def after_optimizer_step(self):
+        """Updates method state after the optimizer step (EMA teacher, queue, centre)."""
+
+    def view_shape(self, index):
+        """Expected ``(H, W, C)`` of view ``index`` (``None`` entries are not checked)."""
+        return self.image_shape
+
+    # ------------------------------------------------------------------------ Keras API
+    def build(self, input_shape=None):
+        feature_shape = (None, self.feature_dim)
+        if not self.augmenter.built:
+            self.augmenter.build((None, *self.image_shape))
+        if self.probe is not None:
+            self.probe.build(feature_shape)
+        self.build_heads(feature_shape)
+
+    def call(self, inputs, training=False):
+        images = to_float_images(inputs)
+        check_image_batch(images, self.image_shape)
+        return self.encoder(images, training=training)
+
+    @property
+    def metrics(self):
+        return list(self.trackers)
+
+    def train_step(self, data):
+        views, labels = self.unpack_batch(data)
+        trainable = self.trainable_variables
+        with tf.GradientTape() as tape:
+            terms, features = self.compute_ssl_loss(views, training=True)
+            total = terms["loss"]
+            if self.probe is not None and labels is not None:
+                probe_loss = self._probe_update(features, labels)
+                total = total + probe_loss
+            # Gradients are summed over replicas: scale so the sum is the global-batch gradient.
+            scaled = self.optimizer.scale_loss(total / distribute.num_replicas())
+        gradients = tape.gradient(scaled, trainable)
+        pairs = [(g, v) for g, v in zip(gradients, trainable) if g is not None]
+        self.optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
+        self.after_optimizer_step()
+        self._update_loss_trackers(terms)
+        return {metric.name: metric.result() for metric in self.metrics}
+
+    def test_step(self, data):
+        views, labels = self.unpack_batch(data)
+        terms, features = self.compute_ssl_loss(views, training=False)
+        if self.probe is not None and labels is not None:
+            self._probe_update(features, labels)
+        self._update_loss_trackers(terms)
+        return {metric.name: metric.result() for metric in self.metrics}
+
+    def predict_step(self, data):
+        if isinstance(data, dict):
+            data = data["images"]
+        elif isinstance(data, (tuple, list)):
+            data = data[0]
+        return self(data, training=False)
+
+    def fit(self, x=None, y=None, batch_size=None, **kwargs):
+        """``keras.Model.fit`` after checking the input (shapes, dtypes, batch divisibility).
+
+        ``x`` may be a ``tf.data.Dataset`` (batched, ideally with ``drop_remainder=True``) of any
+        accepted batch form, or a NumPy array of images (``y`` then holds optional labels).
+        """
+        self._check_fit_input(x, batch_size)
+        return super().fit(x, y, batch_size=batch_size, **kwargs)
+
+    # -------------------------------------------------------------------- batches
+    def unpack_batch(self, data):
+        """Returns ``(views, labels)`` from a batch in any accepted form (see class docs)."""
+        views, images, labels = None, None, None
+        if isinstance(data, (tuple, list)):  # (x,), (x, y) or (x, y, sample_weight)
+            data, labels = data[0], (data[1] if len(data) > 1 else None)
+        if isinstance(data, dict):
+            if "views" in data:
+                views = tuple(data["views"])
+            elif "images" in data:
+                images = data["images"]
+            else:
+                raise ValueError(
+                    f"A dict batch must hold 'views' or 'images'; received keys {sorted(data)}. "
+                    "Fix: yield {'images': x, 'labels': y} or {'views': (v1, v2), 'labels': y}."
+                )
+            labels = data.get("labels", labels)
+        else:
+            images = data
+        if views is None:
+            check_image_batch(images, self.image_shape)
+            views = tuple(self.augmenter(images))
+        for index, view in enumerate(views):
+            check_image_batch(view, self.view_shape(index), name=f"views[{index}]")
+        views = tuple(to_float_images(view) for view in views)
+        if labels is not None:
+            labels = _flat_labels(labels)
+        return views, labels
+
+    def _probe_update(self, features, labels):
+        logits = tf.cast(self.probe(tf.stop_gradient(features)), tf.float32)
+        losses = keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
+        probe_loss = tf.reduce_mean(losses)
+        self._metric("probe_loss").update_state(probe_loss)
+        self._metric("probe_accuracy").update_state(labels, logits)
+        return probe_loss
+
+    def _update_loss_trackers(self, terms):
+        for term in self.loss_terms:
+            self._metric(term).update_state(terms[term])
+
+    def _metric(self, name):
+        return next(metric for metric in self.trackers if metric.name == name)
+
+    def _check_fit_input(self, x, batch_size):
+        replicas = self.distribute_strategy.num_replicas_in_sync
+        if isinstance(x, np.ndarray):
+            check_image_batch(x, self.image_shape, name="x")
+            distribute.per_replica_batch_size(batch_size or 32, self.distribute_strategy)
+            return
+        if not isinstance(x, tf.data.Dataset):
+            return
+        spec = x.element_spec
+        if isinstance(spec, dict):
+            spec = spec.get("views", (spec.get("images"),))[0]
+        elif isinstance(spec, (tuple, list)):
+            spec = spec[0]
+        if not isinstance(spec, tf.TensorSpec):
+            return
+        check_image_batch(spec, None, name="dataset images")
+        batch = spec.shape[0]
+        if batch is not None:
+            distribute.per_replica_batch_size(batch, self.distribute_strategy)
+        elif replicas > 1:
+            raise ValueError(
+                f"Training on {replicas} replicas needs batches of a fixed size; received a "
+                "dataset whose batch dimension is unknown. Fix: batch with drop_remainder=True "
+                "(keras_ssl.datasets.make_ssl_dataset does)."
+            )
+
+    # ------------------------------------------------------------------ serialisation
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "encoder": keras.saving.serialize_keras_object(self.encoder),
+            "augmenter": keras.saving.serialize_keras_object(self.augmenter),
+            "probe_classes": self.probe_classes,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("encoder", "augmenter"):
+            config[key] = keras.saving.deserialize_keras_object(config[key])
+        return cls(**config)
+
+
+def _check_encoder(encoder):
+    if not isinstance(encoder, keras.Model):
+        raise ValueError(
+            f"`encoder` must be a keras.Model; received {type(encoder).__name__}. Fix: use "
+            "keras_ssl.backbones.ResNet18(input_shape=...) or backbones.from_keras_model(model)."
+        )
+    try:
+        input_shape, output_shape = encoder.input_shape, encoder.output_shape
+    except (AttributeError, ValueError, RuntimeError) as error:
+        raise ValueError(
+            f"`encoder` must be built with a known input shape; {encoder.name!r} is not "
+            f"({error}). Fix: build it as a functional model with keras.Input(shape=(H, W, C))."
+        ) from error
+    if len(input_shape) != 4 or None in input_shape[1:]:
+        raise ValueError(
+            f"`encoder` must take images [batch, H, W, C] of a fixed size; received input shape "
+            f"{input_shape}. Fix: build it with input_shape=(H, W, C)."
+        )
+    if len(output_shape) != 2:
+        raise ValueError(
+            f"`encoder` must output pooled features [batch, D]; received output shape "
+            f"{output_shape}. Fix: add global pooling (backbones.from_keras_model does)."
+        )
+
+
+def _flat_labels(labels):
+    labels = tf.convert_to_tensor(labels)
+    if labels.shape.rank == 2 and labels.shape[-1] == 1:
+        labels = tf.squeeze(labels, axis=-1)
+    if labels.shape.rank != 1 or not (labels.dtype.is_integer or labels.dtype.is_floating):
+        raise ValueError(
+            f"Labels must be class indices [batch]; received {labels.dtype.name} labels of "
+            f"shape {tuple(labels.shape)}. Fix: pass integer class ids (not one-hot)."
+        )
+    return tf.cast(labels, tf.int32)

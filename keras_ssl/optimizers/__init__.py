@@ -1,0 +1,5 @@
+"""Optimizers and schedules for SSL training."""
+
+from keras_ssl.optimizers.schedules import WarmupCosine
+
+__all__ = ["WarmupCosine"]

@@ -1,0 +1,39 @@
+"""keras_ssl: self-supervised learning for images with Keras 3 and TensorFlow."""
+
+import pathlib
+
+from setuptools import find_packages, setup
+
+HERE = pathlib.Path(__file__).parent
+
+setup(
+    name="keras_ssl",
+    version="0.1.0",
+    description="Self-supervised learning methods for images, built on Keras 3 and TensorFlow.",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=["keras_ssl", "keras_ssl.*"]),
+    package_data={"keras_ssl.datasets": ["data/fashion_mnist_subset/*"]},
+    install_requires=[
+        "tensorflow==2.21.*",
+        "keras==3.15.*",
+        "keras-cv==0.9.*",
+        "tensorflow-datasets>=4.9",
+        "importlib_resources>=6",  # tensorflow-datasets needs it on Python 3.11
+        "absl-py>=2.0",
+        "ml-collections>=0.1.1",
+        "matplotlib>=3.7",
+        "numpy>=1.26",
+    ],
+    extras_require={
+        "test": ["pytest>=8", "pytest-xdist>=3.5", "ruff>=0.6"],
+    },
+    entry_points={"console_scripts": ["keras-ssl=keras_ssl.cli:run"]},
+    classifiers=[
+        "License :: OSI Approved :: Apache Software License",
+        "Programming Language :: Python :: 3",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
+)

@@ -1,0 +1,49 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_ssl import distribute, testing
+
+
+def test_resolve_on_a_cpu_machine_is_the_default_strategy():
+    assert distribute.resolve() is tf.distribute.get_strategy()
+
+
+def test_resolve_with_an_unreachable_tpu_name_raises():
+    with pytest.raises(ValueError, match="Could not reach the TPU"):
+        distribute.resolve(tpu="no-such-tpu-xyz")
+
+
+def test_per_replica_batch_size():
+    strategy = testing.two_replica_strategy()
+    assert distribute.per_replica_batch_size(256, strategy) == 128
+    with pytest.raises(ValueError, match="batch_size=6 or 8"):
+        distribute.per_replica_batch_size(7, strategy)
+
+
+def test_gather_offset_and_reductions_across_two_replicas():
+    strategy = testing.two_replica_strategy()
+
+    def step(x):
+        gathered = distribute.gather(x)
+        offset = distribute.replica_offset(tf.shape(x)[0])
+        total = distribute.all_reduce_sum(tf.reduce_sum(x))
+        mean = distribute.all_reduce_mean(tf.reduce_sum(x))
+        return gathered, offset, total, mean, distribute.num_replicas()
+
+    x = tf.data.Dataset.from_tensor_slices(np.arange(6, dtype=np.float32)).batch(6)
+    batch = next(iter(strategy.experimental_distribute_dataset(x)))
+    gathered, offset, total, mean, replicas = strategy.run(tf.function(step), args=(batch,))
+    for value in strategy.experimental_local_results(gathered):
+        np.testing.assert_array_equal(value, np.arange(6))
+    assert [int(v) for v in strategy.experimental_local_results(offset)] == [0, 3]
+    assert {float(v) for v in strategy.experimental_local_results(total)} == {15.0}
+    assert {float(v) for v in strategy.experimental_local_results(mean)} == {7.5}
+    assert {int(v) for v in strategy.experimental_local_results(replicas)} == {2}
+
+
+def test_helpers_are_identity_on_one_device():
+    x = tf.constant([[1.0, 2.0]])
+    assert distribute.gather(x) is x
+    assert int(distribute.replica_offset(1)) == 0
+    assert distribute.all_reduce_sum(x) is x
