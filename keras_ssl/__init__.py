@@ -17,6 +17,7 @@ from keras_ssl import (
     losses,
     methods,
     optimizers,
+    precision,
 )
 
 __version__ = "0.1.0"
@@ -33,4 +34,5 @@ __all__ = [
     "losses",
     "methods",
     "optimizers",
+    "precision",
 ]

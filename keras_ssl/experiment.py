@@ -89,7 +89,7 @@ def _construct(registry, name, kind, *args, **kwargs):
         )
     try:
         return registry[name](*args, **kwargs)
-    except TypeError as error:
+    except (TypeError, ValueError) as error:
         raise ValueError(
             f"Bad arguments for {kind} {name!r}: {error}. Fix: correct config.{kind}_kwargs."
         ) from error

@@ -3,11 +3,10 @@
 import math
 import warnings
 
-import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_ssl.callbacks.knn_probe import check_every_n_epochs, model_encoder, should_run
+from keras_ssl.callbacks.base import ProbeCallback, check_every_n_epochs
 from keras_ssl.evaluation.features import (
     as_image_array,
     check_features,
@@ -71,7 +70,7 @@ def effective_rank(embeddings):
     return float(np.exp(-np.sum(p * np.log(p))))
 
 
-class CollapseMonitor(keras.callbacks.Callback):
+class CollapseMonitor(ProbeCallback):
     """Logs how spread out ``model.encoder``'s embeddings are and warns when they collapse.
 
     At the end of every ``every_n_epochs``-th epoch (and the last epoch of ``fit``, or the
@@ -115,42 +114,25 @@ class CollapseMonitor(keras.callbacks.Callback):
         batch_size=512,
         verbose=0,
     ):
-        super().__init__()
-        self.images = images if isinstance(images, tf.data.Dataset) else as_image_array(images)
         check_every_n_epochs(every_n_epochs)
+        super().__init__(every_n_epochs=every_n_epochs, verbose=verbose)
+        self.images = images if isinstance(images, tf.data.Dataset) else as_image_array(images)
         check_positive_int(batch_size, "batch_size")
         _check_threshold(std_threshold, "std_threshold")
         if rank_threshold is not None:
             _check_threshold(rank_threshold, "rank_threshold")
-        self.every_n_epochs = every_n_epochs
         self.std_threshold = std_threshold
         self.rank_threshold = rank_threshold
         self.name_prefix = name_prefix
         self.batch_size = batch_size
-        self.verbose = verbose
-        self.results = {}
+        self.log_keys = (f"{name_prefix}embedding_std", f"{name_prefix}effective_rank")
 
-    def on_train_begin(self, logs=None):
-        model_encoder(self.model, type(self).__name__)
+    def log_values(self, result):
+        std_key, rank_key = self.log_keys
+        return {std_key: result["embedding_std"], rank_key: result["effective_rank"]}
 
-    def on_epoch_end(self, epoch, logs=None):
-        if logs is None:
-            logs = {}
-        std_key = f"{self.name_prefix}embedding_std"
-        rank_key = f"{self.name_prefix}effective_rank"
-        if not should_run(epoch, self.every_n_epochs, self.params, model=self.model):
-            logs[std_key] = float("nan")
-            logs[rank_key] = float("nan")
-            return
-        result = self.evaluate()
-        self.results[epoch + 1] = result
-        logs[std_key] = result["embedding_std"]
-        logs[rank_key] = result["effective_rank"]
-        if self.verbose:
-            print(
-                f"Epoch {epoch + 1}: {std_key} = {result['embedding_std']:.4f}, "
-                f"{rank_key} = {result['effective_rank']:.2f}"
-            )
+    def after_evaluate(self, epoch, result):
+        std_key, rank_key = self.log_keys
         std_low = result["embedding_std"] < self.std_threshold
         rank_low = self.rank_threshold is not None and (
             result["effective_rank"] < self.rank_threshold
@@ -168,7 +150,7 @@ class CollapseMonitor(keras.callbacks.Callback):
                     f"{self.rank_threshold}"
                 )
             warnings.warn(
-                f"Epoch {epoch + 1}: the embeddings are collapsing ({'; '.join(reasons)}; "
+                f"Epoch {epoch}: the embeddings are collapsing ({'; '.join(reasons)}; "
                 f"{rank_key} = {result['effective_rank']:.4g}). Healthy embeddings have "
                 "embedding_std near 1. Fix: check the loss (stop-gradient, predictor, "
                 "centring/sharpening, variance term), lower the learning rate, or "
@@ -179,8 +161,7 @@ class CollapseMonitor(keras.callbacks.Callback):
 
     def evaluate(self):
         """Embeds ``images`` with the current encoder; returns both statistics in a dict."""
-        encoder = model_encoder(self.model, type(self).__name__)
-        embeddings = extract_features(encoder, self.images, self.batch_size, normalize=True)
+        embeddings = extract_features(self.encoder, self.images, self.batch_size, normalize=True)
         return {
             "embedding_std": embedding_std(embeddings),
             "effective_rank": effective_rank(embeddings),

@@ -1,11 +1,6 @@
 """LinearProbe: accuracy of a logistic-regression probe on the encoder's embeddings."""
 
-import time
-
-import keras
-import numpy as np
-
-from keras_ssl.callbacks.knn_probe import check_every_n_epochs, model_encoder, should_run
+from keras_ssl.callbacks.base import ProbeCallback
 from keras_ssl.evaluation.features import (
     check_labelled_data,
     check_positive_int,
@@ -14,7 +9,7 @@ from keras_ssl.evaluation.features import (
 from keras_ssl.evaluation.linear import check_linear_probe_arguments, linear_probe
 
 
-class LinearProbe(keras.callbacks.Callback):
+class LinearProbe(ProbeCallback):
     """Logs the test accuracy of a linear classifier trained on frozen ``model.encoder`` features.
 
     When the probe runs, both sets are embedded with ``self.model.encoder``
@@ -67,19 +62,15 @@ class LinearProbe(keras.callbacks.Callback):
         name="linear_accuracy",
         verbose=0,
     ):
-        super().__init__()
+        super().__init__(every_n_epochs, epochs_to_run, verbose)
         self.train_data = check_labelled_data(train_data, "train_data")
         self.test_data = check_labelled_data(test_data, "test_data")
-        check_every_n_epochs(every_n_epochs, allow_none=True)
-        self._epochs_to_run = _check_epochs_to_run(epochs_to_run)
         check_positive_int(probe_epochs, "probe_epochs")
         check_positive_int(batch_size, "batch_size")
         check_positive_int(probe_batch_size, "probe_batch_size")
         check_linear_probe_arguments(
             num_classes, probe_epochs, probe_batch_size, learning_rate, weight_decay, seed
         )
-        self.every_n_epochs = every_n_epochs
-        self.epochs_to_run = epochs_to_run
         self.probe_epochs = probe_epochs
         self.batch_size = batch_size
         self.probe_batch_size = probe_batch_size
@@ -88,38 +79,18 @@ class LinearProbe(keras.callbacks.Callback):
         self.num_classes = num_classes
         self.seed = seed
         self.name = name
-        self.verbose = verbose
-        self.results = {}
+        self.log_keys = (name,)
 
-    def on_train_begin(self, logs=None):
-        model_encoder(self.model, type(self).__name__)
-
-    def on_epoch_end(self, epoch, logs=None):
-        if logs is None:
-            logs = {}
-        if not should_run(
-            epoch, self.every_n_epochs, self.params, self._epochs_to_run, model=self.model
-        ):
-            logs[self.name] = float("nan")
-            return
-        start = time.perf_counter()
-        result = self.evaluate()
-        self.results[epoch + 1] = result
-        logs[self.name] = result["accuracy"]
-        if self.verbose:
-            print(
-                f"Epoch {epoch + 1}: {self.name} = {result['accuracy']:.4f} (train "
-                f"{result['train_accuracy']:.4f}, {time.perf_counter() - start:.1f} s)"
-            )
+    def log_values(self, result):
+        return {self.name: result["accuracy"]}
 
     def evaluate(self):
         """Runs the probe on the current encoder and returns the ``linear_probe`` result dict."""
-        encoder = model_encoder(self.model, type(self).__name__)
         train_features, train_labels = extract_labelled_features(
-            encoder, self.train_data, self.batch_size, normalize=False
+            self.encoder, self.train_data, self.batch_size, normalize=False
         )
         test_features, test_labels = extract_labelled_features(
-            encoder, self.test_data, self.batch_size, normalize=False
+            self.encoder, self.test_data, self.batch_size, normalize=False
         )
         return linear_probe(
             train_features,
@@ -133,20 +104,3 @@ class LinearProbe(keras.callbacks.Callback):
             weight_decay=self.weight_decay,
             seed=self.seed,
         )
-
-
-def _check_epochs_to_run(epochs_to_run):
-    if epochs_to_run is None:
-        return frozenset()
-    try:
-        numbers = list(epochs_to_run)
-    except TypeError:
-        numbers = None
-    if numbers is None or not all(
-        isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 1 for n in numbers
-    ):
-        raise ValueError(
-            f"`epochs_to_run` must be a list of epoch numbers >= 1 (counted from 1, as the "
-            f"progress bar shows them); received {epochs_to_run!r}. Fix: pass e.g. [10, 50, 100]."
-        )
-    return frozenset(int(n) for n in numbers)

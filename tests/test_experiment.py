@@ -1,0 +1,112 @@
+import json
+import os
+
+import numpy as np
+import pytest
+
+from keras_ssl import config as config_lib
+from keras_ssl import evaluation, experiment
+from keras_ssl.datasets import fashion_mnist
+
+
+def tiny_config(**changes):
+    config = config_lib.default_config()
+    config.data.data_dir = str(fashion_mnist.EMBEDDED_DIR)
+    config.data.train_examples = 256
+    config.data.probe_train_examples = 300
+    config.data.probe_test_examples = 100
+    config.backbone_kwargs = {"widths": (4, 8)}
+    config.method_kwargs = {"temperature": 0.2, "projection_dim": 16}
+    config.batch_size = 64
+    config.epochs = 2
+    config.precision = "float32"
+    config.probes.linear_epochs = 5
+    config.probes.collapse_every_epochs = 1
+    for key, value in changes.items():
+        node = config
+        *parents, leaf = key.split(".")
+        for parent in parents:
+            node = node[parent]
+        node[leaf] = value
+    return config
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    workdir = str(tmp_path_factory.mktemp("run"))
+    model, history = experiment.train(tiny_config(), workdir, verbose=0)
+    return workdir, model, history
+
+
+def test_train_writes_the_work_folder(trained_run):
+    workdir, model, history = trained_run
+    for name in ("config.json", "model.keras", "history.json", "views.png", "training.png"):
+        assert os.path.getsize(os.path.join(workdir, name)) > 0, name
+    assert os.path.exists(os.path.join(workdir, "encoder", "saved_model.pb"))
+    assert not os.path.exists(os.path.join(workdir, "backup"))  # removed after a finished run
+    with open(os.path.join(workdir, "history.json")) as f:
+        record = json.load(f)
+    assert len(record["history"]["loss"]) == 2
+    assert len(record["history"]["knn_accuracy"]) == 2
+    assert np.isnan(record["history"]["linear_accuracy"][0])  # linear probe: last epoch only
+    assert 0 <= record["history"]["linear_accuracy"][1] <= 1
+    assert record["train_minutes"] > 0
+    assert history["loss"] == record["history"]["loss"]
+
+
+def test_eval_reports_ssl_and_baselines_on_the_same_split(trained_run, capsys):
+    workdir, model, _ = trained_run
+    metrics = experiment.evaluate(workdir, baselines=True)
+    assert set(metrics["results"]) == {"ssl", "raw_pixels", "random_init"}
+    assert metrics["probe_train_examples"] == 300 and metrics["probe_test_examples"] == 100
+    with open(os.path.join(workdir, "metrics.json")) as f:
+        assert json.load(f) == json.loads(json.dumps(metrics))
+    # The raw-pixel row is exactly the weighted kNN on L2-normalised pixels of the split.
+    config = experiment.load_config(workdir)
+    probe_train, probe_test = experiment.probe_splits(config, experiment.load_splits(config.data))
+    pixels = [
+        evaluation.l2_normalize(x.reshape(len(x), -1) / 255.0)
+        for x in (probe_train[0], probe_test[0])
+    ]
+    expected = evaluation.knn_accuracy(
+        pixels[0], probe_train[1], pixels[1], probe_test[1], k=20, temperature=0.07
+    )
+    assert metrics["results"]["raw_pixels"]["knn_accuracy"] == pytest.approx(expected)
+    printed = capsys.readouterr().out
+    assert "raw pixels" in printed and "random-init encoder" in printed
+
+
+def test_export_run_is_idempotent(trained_run):
+    workdir, _, _ = trained_run
+    path = experiment.export_run(workdir)
+    assert path == os.path.join(workdir, "encoder")
+
+
+def test_time_limit_stops_training_early(tmp_path):
+    config = tiny_config(epochs=5, time_budget_minutes=1e-4, export=False)
+    config.probes.knn_every_epochs = 0
+    _, history = experiment.train(config, str(tmp_path), verbose=0)
+    assert len(history["loss"]) == 1
+    assert not os.path.exists(tmp_path / "encoder")
+
+
+@pytest.mark.parametrize(
+    "changes, match",
+    [
+        ({"method": "simclr2"}, "Unknown method 'simclr2'"),
+        ({"backbone": "vgg"}, "Unknown backbone 'vgg'"),
+        ({"method_kwargs": {"temprature": 0.1}}, "Bad arguments for method"),
+        ({"data.data_dir": "/no/such/folder"}, "/no/such/folder"),
+        ({"data.dataset": "mnist"}, "Unknown dataset 'mnist'"),
+        ({"optimizer.name": "adamax2"}, "Unknown optimizer"),
+        ({"precision": "half"}, "Unknown precision policy"),
+    ],
+)
+def test_bad_configs_raise_value_errors(tmp_path, changes, match):
+    with pytest.raises(ValueError, match=match):
+        experiment.train(tiny_config(**changes), str(tmp_path), verbose=0)
+
+
+def test_eval_of_a_folder_without_a_run(tmp_path):
+    with pytest.raises(ValueError, match="No trained run"):
+        experiment.evaluate(str(tmp_path))
