@@ -104,7 +104,7 @@ class SSLMethod(keras.Model):
     def call(self, inputs, training=False):
         images = to_float_images(inputs)
         check_image_batch(images, self.image_shape)
-        return self.encoder(images, training=training)
+        return tf.cast(self.encoder(images, training=training), tf.float32)
 
     @property
     def metrics(self):
@@ -137,10 +137,10 @@ class SSLMethod(keras.Model):
         return {metric.name: metric.result() for metric in self.metrics}
 
     def predict_step(self, data):
-        if isinstance(data, dict):
-            data = data["images"]
-        elif isinstance(data, (tuple, list)):
+        if isinstance(data, (tuple, list)):  # (x,) or (images, labels)
             data = data[0]
+        if isinstance(data, dict):
+            data = data["images"] if "images" in data else data["views"][0]
         return self(data, training=False)
 
     def fit(self, x=None, y=None, batch_size=None, **kwargs):

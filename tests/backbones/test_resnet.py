@@ -86,3 +86,17 @@ def test_adapter_errors():
     with pytest.raises(ValueError, match="pooling"):
         backbones.from_keras_model(flat, pooling="median")
     assert backbones.from_keras_model(flat).output_shape == (None, 16)
+
+
+def test_adapter_wraps_a_keras_cv_backbone():
+    import keras_cv
+
+    base = keras_cv.models.CSPDarkNetBackbone(
+        stackwise_channels=[8, 16],
+        stackwise_depth=[1, 1],
+        input_shape=(32, 32, 3),
+        include_rescaling=False,
+    )
+    encoder = backbones.from_keras_model(base)
+    x = np.random.default_rng(0).random((2, 32, 32, 3)).astype(np.float32)
+    np.testing.assert_allclose(encoder(x), np.mean(base(x), axis=(1, 2)), rtol=1e-5, atol=1e-6)

@@ -92,6 +92,10 @@ def test_predict_returns_encoder_features():
     images = np.random.default_rng(0).integers(0, 256, (5, 8, 8, 1), dtype=np.uint8)
     expected = model.encoder(images.astype(np.float32) / 255.0, training=False)
     np.testing.assert_allclose(model.predict(images, verbose=0), expected, rtol=1e-5, atol=1e-6)
+    pairs = tf.data.Dataset.from_tensor_slices((images, np.arange(5))).batch(2)
+    np.testing.assert_allclose(model.predict(pairs, verbose=0), expected, rtol=1e-5, atol=1e-6)
+    dicts = tf.data.Dataset.from_tensor_slices({"images": images}).batch(5)
+    np.testing.assert_allclose(model.predict(dicts, verbose=0), expected, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize(
@@ -121,6 +125,16 @@ def test_batch_not_divisible_by_replicas_raises():
     unknown = tf.data.Dataset.from_tensor_slices(data).batch(4)
     with pytest.raises(ValueError, match="drop_remainder=True"):
         model.fit(unknown, epochs=1, verbose=0)
+
+
+def test_batch_of_one_is_rejected():
+    model = make_model(probe_classes=None)
+    model.compile(optimizer="sgd")
+    single = tf.data.Dataset.from_tensor_slices(np.zeros((4, 8, 8, 1), np.uint8)).batch(
+        1, drop_remainder=True
+    )
+    with pytest.raises(ValueError, match="at least 2 images"):
+        model.fit(single, epochs=1, verbose=0)
 
 
 def test_constructor_errors():
