@@ -7,6 +7,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from stand_ins import make_method
 
 from keras_ssl.callbacks import CollapseMonitor, CollapseWarning, effective_rank, embedding_std
 from keras_ssl.evaluation import extract_features
@@ -14,32 +15,14 @@ from keras_ssl.evaluation import extract_features
 SHAPE = (4, 4, 3)
 
 
-class StandInMethod(keras.Model):
-    def __init__(self, encoder):
-        super().__init__()
-        self.encoder = encoder
-
-    def call(self, images):
-        return self.encoder(images)
-
-    def train_step(self, data):
-        return {"step": tf.cast(self.optimizer.iterations, tf.float32)}
-
-
 def _method(kernel_initializer="glorot_uniform", bias_initializer="zeros", units=16):
-    keras.utils.set_random_seed(0)
-    encoder = keras.Sequential(
-        [
-            keras.Input(SHAPE),
-            keras.layers.Flatten(),
-            keras.layers.Dense(
-                units, kernel_initializer=kernel_initializer, bias_initializer=bias_initializer
-            ),
-        ]
+    return make_method(
+        SHAPE,
+        drift=False,
+        units=units,
+        kernel_initializer=kernel_initializer,
+        bias_initializer=bias_initializer,
     )
-    model = StandInMethod(encoder)
-    model.compile(optimizer="sgd")
-    return model
 
 
 IMAGES = np.random.default_rng(0).uniform(size=(300, *SHAPE)).astype(np.float32)

@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from stand_ins import dense_encoder, labelled, make_method
 
 from keras_ssl.callbacks import KNNProbe
 from keras_ssl.evaluation import extract_features, knn_accuracy
@@ -14,54 +15,15 @@ from keras_ssl.testing import two_replica_strategy
 SHAPE = (6, 6, 1)
 
 
-class StandInMethod(keras.Model):
-    """A method-shaped model: `.encoder` plus a train_step that moves the encoder weights.
-
-    Each step applies a seeded random "gradient" (the same on every replica), so the encoder
-    drifts deterministically and the probes see a different encoder every epoch.
-    """
-
-    def __init__(self, encoder):
-        super().__init__()
-        self.encoder = encoder
-
-    def call(self, images):
-        return self.encoder(images)
-
-    def train_step(self, data):
-        images = data[0] if isinstance(data, tuple) else data
-        loss = tf.reduce_mean(tf.square(self.encoder(images, training=True)))
-        variables = self.encoder.trainable_variables
-        step = tf.cast(self.optimizer.iterations, tf.int32)
-        gradients = [
-            tf.random.stateless_normal(v.shape, seed=tf.stack([step, i]))
-            for i, v in enumerate(variables)
-        ]
-        self.optimizer.apply(gradients, variables)
-        return {"loss": loss}
-
-
 def _encoder(seed=0):
-    keras.utils.set_random_seed(seed)
-    return keras.Sequential([keras.Input(SHAPE), keras.layers.Flatten(), keras.layers.Dense(8)])
+    return dense_encoder(SHAPE, seed)
 
 
 def _method(seed=0):
-    model = StandInMethod(_encoder(seed))
-    model.compile(optimizer=keras.optimizers.SGD(0.05))
-    return model
+    return make_method(SHAPE, seed)
 
 
-def _labelled(count, seed):
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, 3, count)
-    images = rng.normal(0.5, 0.15, size=(count, *SHAPE))
-    for label in range(3):
-        images[labels == label, label * 2 : label * 2 + 2] += 0.25
-    return np.clip(images, 0, 1).astype(np.float32), labels
-
-
-TRAIN, TEST = _labelled(120, 0), _labelled(60, 1)
+TRAIN, TEST = labelled(120, 0, SHAPE), labelled(60, 1, SHAPE)
 
 
 class OfflineKNN(keras.callbacks.Callback):

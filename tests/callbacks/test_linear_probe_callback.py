@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from stand_ins import labelled, make_method
 
 from keras_ssl.callbacks import LinearProbe
 from keras_ssl.evaluation import extract_features, linear_probe
@@ -13,45 +14,11 @@ from keras_ssl.evaluation import extract_features, linear_probe
 SHAPE = (6, 6, 1)
 
 
-class StandInMethod(keras.Model):
-    """`.encoder` plus a train_step applying a seeded random update to the encoder."""
-
-    def __init__(self, encoder):
-        super().__init__()
-        self.encoder = encoder
-
-    def call(self, images):
-        return self.encoder(images)
-
-    def train_step(self, data):
-        variables = self.encoder.trainable_variables
-        step = tf.cast(self.optimizer.iterations, tf.int32)
-        gradients = [
-            tf.random.stateless_normal(v.shape, seed=tf.stack([step, i]))
-            for i, v in enumerate(variables)
-        ]
-        self.optimizer.apply(gradients, variables)
-        return {"step": tf.cast(self.optimizer.iterations, tf.float32)}
-
-
 def _method():
-    keras.utils.set_random_seed(0)
-    encoder = keras.Sequential([keras.Input(SHAPE), keras.layers.Flatten(), keras.layers.Dense(8)])
-    model = StandInMethod(encoder)
-    model.compile(optimizer=keras.optimizers.SGD(0.05))
-    return model
+    return make_method(SHAPE)
 
 
-def _labelled(count, seed):
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, 3, count)
-    images = rng.normal(0.5, 0.15, size=(count, *SHAPE))
-    for label in range(3):
-        images[labels == label, label * 2 : label * 2 + 2] += 0.25
-    return np.clip(images, 0, 1).astype(np.float32), labels
-
-
-TRAIN, TEST = _labelled(120, 0), _labelled(60, 1)
+TRAIN, TEST = labelled(120, 0, SHAPE), labelled(60, 1, SHAPE)
 
 
 class OfflineLinear(keras.callbacks.Callback):
