@@ -238,8 +238,8 @@ def _training_callbacks(config, workdir, probe_train, probe_test):
 def evaluate(workdir, baselines=False, verbose=True):
     """kNN and linear-probe accuracy of a trained run (and of baselines) -> ``metrics.json``.
 
-    Baselines use the same probe split: raw pixels, and the same encoder architecture with the
-    random initial weights of the run (rebuilt from the config's seed).
+    Baselines use the same probe split: raw pixels, and the same encoder architecture randomly
+    initialised from the config's seed (as the run was, before training).
     """
     config = load_config(workdir)
     precision.set_policy(config.precision)
