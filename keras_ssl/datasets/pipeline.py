@@ -62,7 +62,9 @@ def make_ssl_dataset(
     if augmenter is not None:
         dataset = _augment(dataset, augmenter, seed)
     options = tf.data.Options()
-    options.deterministic = seed is not None
+    # Order may only vary where it is random anyway (shuffled, unseeded): that lets parallel
+    # batching and augmentation hand batches over as soon as they are ready.
+    options.deterministic = seed is not None or not shuffle
     return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
 
 
