@@ -44,10 +44,10 @@ def default_config():
     config.time_budget_minutes = placeholder(float)  # stop training after this many minutes
     config.optimizer = ml_collections.ConfigDict(
         {
-            "name": "adamw",  # any keras.optimizers name: adamw, sgd, lamb, adam ...
+            "name": "adamw",  # lars, or any keras.optimizers name: adamw, sgd, lamb, adam ...
             "learning_rate": 1e-3,  # peak learning rate for batch_size (no scaling applied)
             "weight_decay": 1e-4,
-            "momentum": 0.9,  # used by sgd
+            "momentum": 0.9,  # used by sgd and lars
             "warmup_epochs": 1.0,
             "schedule": "cosine",  # "cosine" (warm-up + cosine decay) or "constant"
         }

@@ -25,7 +25,7 @@ from keras_ssl import callbacks as ssl_callbacks
 from keras_ssl import config as config_lib
 from keras_ssl.augment import presets
 from keras_ssl.datasets import fashion_mnist, folder, make_ssl_dataset, tfds
-from keras_ssl.optimizers import WarmupCosine
+from keras_ssl.optimizers import LARS, WarmupCosine
 
 
 # ------------------------------------------------------------------------------- data
@@ -130,6 +130,12 @@ def build_optimizer(optimizer_config, steps_per_epoch, epochs):
             "'constant'. Fix: set config.optimizer.schedule."
         )
     name = optimizer_config.name.lower()
+    if name == "lars":
+        return LARS(
+            learning_rate=learning_rate,
+            momentum=optimizer_config.momentum,
+            weight_decay=optimizer_config.weight_decay,
+        )
     kwargs = {"learning_rate": learning_rate}
     if name in ("adamw", "lamb", "lion", "sgd"):
         kwargs["weight_decay"] = optimizer_config.weight_decay or None
@@ -140,7 +146,8 @@ def build_optimizer(optimizer_config, steps_per_epoch, epochs):
     except ValueError as error:
         raise ValueError(
             f"Unknown optimizer {optimizer_config.name!r} ({error}). Fix: set "
-            "config.optimizer.name to a Keras optimizer such as 'adamw', 'sgd' or 'lamb'."
+            "config.optimizer.name to 'lars' or a Keras optimizer such as 'adamw', 'sgd', "
+            "'lamb'."
         ) from error
 
 

@@ -110,3 +110,14 @@ def test_bad_configs_raise_value_errors(tmp_path, changes, match):
 def test_eval_of_a_folder_without_a_run(tmp_path):
     with pytest.raises(ValueError, match="No trained run"):
         experiment.evaluate(str(tmp_path))
+
+
+def test_lars_from_the_config(tmp_path):
+    config = tiny_config(epochs=1, export=False)
+    config.optimizer.name = "lars"
+    config.optimizer.learning_rate = 0.3
+    config.optimizer.weight_decay = 1e-6
+    model, history = experiment.train(config, str(tmp_path), verbose=0)
+    assert type(model.optimizer).__name__ == "LARS"
+    assert model.optimizer.lars_weight_decay == 1e-6
+    assert np.isfinite(history["loss"][0])
