@@ -8,6 +8,7 @@ from keras_ssl.evaluation.features import (
     extract_labelled_features,
     l2_normalize,
 )
+from keras_ssl.evaluation.fractions import label_fraction
 from keras_ssl.evaluation.knn import knn_accuracy, knn_predict
 from keras_ssl.evaluation.linear import linear_probe
 from keras_ssl.evaluation.plots import plot_training_curves, plot_view_pairs
@@ -21,6 +22,7 @@ __all__ = [
     "knn_accuracy",
     "knn_predict",
     "l2_normalize",
+    "label_fraction",
     "linear_probe",
     "plot_training_curves",
     "plot_view_pairs",
