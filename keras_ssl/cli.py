@@ -84,6 +84,11 @@ def run():
     except flags.Error as error:
         print(f"keras-ssl: error: {error}", file=sys.stderr)
         sys.exit(2)
+    except RuntimeError as error:
+        if type(error).__name__ != "NonFiniteLossError":
+            raise
+        print(f"keras-ssl: training stopped: {error}", file=sys.stderr)
+        sys.exit(1)
     except ValueError as error:  # bad input: a one-line message, not a traceback
         print(f"keras-ssl: error: {error}", file=sys.stderr)
         sys.exit(2)

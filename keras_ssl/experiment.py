@@ -11,6 +11,7 @@ Everything a run produces lives in its work folder::
 
 import json
 import os
+import shutil
 import sys
 import time
 
@@ -205,12 +206,18 @@ def train(config, workdir, strategy=None, verbose=1):
     evaluation.plot_training_curves(history.history, os.path.join(workdir, "training.png"))
     if config.export:
         export.export_encoder(model, os.path.join(workdir, "encoder"), overwrite=True)
+    shutil.rmtree(os.path.join(workdir, "backup"), ignore_errors=True)  # the run is complete
     return model, history.history
 
 
 def _training_callbacks(config, workdir, probe_train, probe_test):
     probes = config.probes
-    callbacks = [keras.callbacks.BackupAndRestore(os.path.join(workdir, "backup"))]
+    # The backup is removed only after the model and export are written (see train), so an
+    # interrupted or failed run always leaves its last good epoch to resume from.
+    callbacks = [
+        ssl_callbacks.StopOnNonFinite(),
+        keras.callbacks.BackupAndRestore(os.path.join(workdir, "backup"), delete_checkpoint=False),
+    ]
     if probes.knn_every_epochs:
         callbacks.append(
             ssl_callbacks.KNNProbe(

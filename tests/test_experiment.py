@@ -1,11 +1,12 @@
 import json
 import os
 
+import keras
 import numpy as np
 import pytest
 
+from keras_ssl import callbacks, evaluation, experiment
 from keras_ssl import config as config_lib
-from keras_ssl import evaluation, experiment
 from keras_ssl.datasets import fashion_mnist
 
 
@@ -121,3 +122,33 @@ def test_lars_from_the_config(tmp_path):
     assert type(model.optimizer).__name__ == "LARS"
     assert model.optimizer.lars_weight_decay == 1e-6
     assert np.isfinite(history["loss"][0])
+
+
+class _PoisonLearningRate(keras.callbacks.Callback):
+    """Sets an absurd learning rate from the second epoch on, so training diverges."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == 1:
+            self.model.optimizer.learning_rate.assign(1e38)
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_state(tmp_path, monkeypatch):
+    workdir = str(tmp_path)
+    config = tiny_config(epochs=1)
+    config.optimizer.schedule = "constant"
+    config.optimizer.name = "sgd"
+    experiment.train(config, workdir, verbose=0)
+    model_path, export_pb = tmp_path / "model.keras", tmp_path / "encoder" / "saved_model.pb"
+    saved = (model_path.read_bytes(), export_pb.read_bytes())
+    build = experiment._training_callbacks
+    monkeypatch.setattr(
+        experiment,
+        "_training_callbacks",
+        lambda *args: build(*args) + [_PoisonLearningRate()],
+    )
+    config.epochs = 3
+    with pytest.raises(callbacks.NonFiniteLossError, match=r"optimizer step \d+ \(epoch 2"):
+        experiment.train(config, workdir, verbose=0)
+    assert (model_path.read_bytes(), export_pb.read_bytes()) == saved
+    with open(tmp_path / "backup" / "training_metadata.json") as f:
+        assert json.load(f)["epoch"] == 1  # the last good epoch, ready to resume from

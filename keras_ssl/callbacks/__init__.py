@@ -8,6 +8,7 @@ from keras_ssl.callbacks.collapse_monitor import (
 )
 from keras_ssl.callbacks.knn_probe import KNNProbe
 from keras_ssl.callbacks.linear_probe import LinearProbe
+from keras_ssl.callbacks.non_finite import NonFiniteLossError, StopOnNonFinite
 from keras_ssl.callbacks.time_limit import TimeLimit
 
 __all__ = [
@@ -15,6 +16,8 @@ __all__ = [
     "CollapseWarning",
     "KNNProbe",
     "LinearProbe",
+    "NonFiniteLossError",
+    "StopOnNonFinite",
     "TimeLimit",
     "effective_rank",
     "embedding_std",
