@@ -15,6 +15,7 @@ def default_config():
     """The complete schema with defaults (SimCLR, small ResNet, Fashion-MNIST)."""
     config = ml_collections.ConfigDict()
     config.seed = 0
+    config.deterministic = False  # deterministic TF kernels: bit-identical reruns and resumes
     # Method: keras_ssl.methods.REGISTRY name and constructor arguments.
     config.method = "simclr"
     config.method_kwargs = ml_collections.ConfigDict({"temperature": 0.5, "projection_dim": 128})

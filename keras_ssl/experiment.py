@@ -6,7 +6,9 @@ Everything a run produces lives in its work folder::
     DIR/history.json     per-epoch losses and probes  DIR/encoder/       SavedModel export
     DIR/views.png        augmented view pairs         DIR/training.png   loss and probe curves
     DIR/metrics.json     kNN / linear results of ``eval`` (with baselines when asked)
-    DIR/backup/          BackupAndRestore state while training (resumes an interrupted run)
+    DIR/backup/          BackupAndRestore state while training: running ``train`` again on the
+                         folder resumes an interrupted run at its last finished epoch, with the
+                         same data order and augmentations (removed once the run completes)
 """
 
 import json
@@ -25,7 +27,7 @@ from keras_ssl import backbones, distribute, evaluation, export, methods, precis
 from keras_ssl import callbacks as ssl_callbacks
 from keras_ssl import config as config_lib
 from keras_ssl.augment import presets
-from keras_ssl.datasets import fashion_mnist, folder, make_ssl_dataset, tfds
+from keras_ssl.datasets import EpochCounter, fashion_mnist, folder, make_ssl_dataset, tfds
 from keras_ssl.optimizers import LARS, WarmupCosine
 
 
@@ -160,6 +162,8 @@ def train(config, workdir, strategy=None, verbose=1):
         ``(model, history)``: the trained method and ``History.history``.
     """
     config_lib.validate(config)
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
     os.makedirs(workdir, exist_ok=True)
     _write_json(os.path.join(workdir, "config.json"), json.loads(config.to_json_best_effort()))
     keras.utils.set_random_seed(config.seed)
@@ -176,18 +180,20 @@ def train(config, workdir, strategy=None, verbose=1):
             steps_per_execution=config.steps_per_execution,
             jit_compile=config.jit_compile,
         )
+    epoch_counter = EpochCounter()  # epoch e's data depends on (seed, e) only: exact resume
     dataset = make_ssl_dataset(
         x_train,
         batch_size=config.batch_size,
         augmenter=model.augmenter,
         seed=config.seed,
         strategy=strategy,
+        epoch_counter=epoch_counter,
     )
     first = next(iter(dataset))["views"]
     evaluation.plot_view_pairs(
         [v.numpy() for v in first], os.path.join(workdir, "views.png"), title="Augmented views"
     )
-    callbacks = _training_callbacks(config, workdir, probe_train, probe_test)
+    callbacks = [epoch_counter, *_training_callbacks(config, workdir, probe_train, probe_test)]
     logging.info(
         "Training %s on %d images, batch %d, %d steps/epoch.",
         config.method,

@@ -18,6 +18,7 @@ def make_ssl_dataset(
     seed=None,
     repeat=False,
     strategy=None,
+    epoch_counter=None,
 ):
     """Builds a ``tf.data`` pipeline that feeds an ``SSLMethod``.
 
@@ -41,12 +42,20 @@ def make_ssl_dataset(
         seed: integer seed for shuffling and augmentation.
         repeat: repeat forever (then pass ``steps_per_epoch`` to ``fit``).
         strategy: the ``tf.distribute`` strategy the model trains under (default: current).
+        epoch_counter: a :class:`keras_ssl.datasets.EpochCounter` (also given to ``fit``):
+            the order and augmentations of each epoch then depend only on ``(seed, epoch)``,
+            so a resumed run replays the interrupted epoch exactly. Needs ``seed``, array
+            input and ``repeat=False``.
 
     Returns:
         A dataset of dicts ``{"views": (v1, v2, ...)}`` (with an augmenter) or ``{"images": x}``,
         plus ``"labels"`` when labels are given.
     """
     distribute.per_replica_batch_size(batch_size, strategy)
+    if epoch_counter is not None:
+        return _epoch_seeded_dataset(
+            images, labels, batch_size, augmenter, shuffle, seed, repeat, epoch_counter
+        )
     dataset, count = _examples(images, labels)
     if count is not None and count < batch_size:
         raise ValueError(
@@ -65,6 +74,44 @@ def make_ssl_dataset(
     # Order may only vary where it is random anyway (shuffled, unseeded): that lets parallel
     # batching and augmentation hand batches over as soon as they are ready.
     options.deterministic = seed is not None or not shuffle
+    return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+def _epoch_seeded_dataset(images, labels, batch_size, augmenter, shuffle, seed, repeat, counter):
+    if seed is None or repeat or isinstance(images, tf.data.Dataset):
+        raise ValueError(
+            "`epoch_counter` needs an integer `seed`, array images and repeat=False; received "
+            f"seed={seed!r}, repeat={repeat}, images of type {type(images).__name__}. Fix: pass "
+            "seed=..., NumPy arrays and repeat=False, or drop epoch_counter."
+        )
+    examples, count = _examples(images, labels)
+    if count < batch_size:
+        raise ValueError(
+            f"Not enough images for one batch: received {count} images for batch_size="
+            f"{batch_size}. Fix: lower batch_size to at most {count} or add images."
+        )
+    table = next(iter(examples.batch(count)))  # every example, as one dict of tensors
+
+    def epoch_seed():
+        return tf.stack([tf.constant(seed, tf.int64), counter.epoch.read_value()])
+
+    def example(index):
+        if shuffle:
+            index = tf.random.experimental.index_shuffle(index, epoch_seed(), count - 1)
+        return {key: tf.gather(value, index) for key, value in table.items()}
+
+    dataset = tf.data.Dataset.range(count).map(example, num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = dataset.batch(batch_size, drop_remainder=True, num_parallel_calls=tf.data.AUTOTUNE)
+    if augmenter is not None:
+
+        def augment(step, batch):
+            pair = tf.random.experimental.stateless_fold_in(epoch_seed(), step)
+            seed_pair = tf.cast(pair % (2**31 - 1), tf.int32)
+            return _with_views(batch, augmenter(batch["images"], seed=seed_pair))
+
+        dataset = dataset.enumerate().map(augment, num_parallel_calls=tf.data.AUTOTUNE)
+    options = tf.data.Options()
+    options.deterministic = True
     return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
 
 

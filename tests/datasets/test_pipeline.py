@@ -4,6 +4,7 @@ import tensorflow as tf
 
 from keras_ssl import testing
 from keras_ssl.augment import presets
+from keras_ssl.datasets import EpochCounter
 from keras_ssl.datasets.pipeline import make_ssl_dataset
 
 IMAGES = np.random.default_rng(0).integers(0, 256, (20, 8, 8), dtype=np.uint8)
@@ -77,3 +78,31 @@ def test_batch_must_split_over_replicas():
 def test_labels_with_a_dataset_are_refused():
     with pytest.raises(ValueError, match="labels"):
         make_ssl_dataset(tf.data.Dataset.from_tensor_slices(IMAGES), LABELS, batch_size=4)
+
+
+def test_epoch_counter_makes_each_epoch_a_function_of_seed_and_epoch():
+    augmenter = presets.simclr((8, 8, 1))
+    counter = EpochCounter()
+
+    def epoch(number):
+        counter.on_epoch_begin(number)
+        dataset = make_ssl_dataset(
+            IMAGES, LABELS, batch_size=4, augmenter=augmenter, seed=5, epoch_counter=counter
+        )
+        return _epoch(dataset)
+
+    first, second, first_again = epoch(0), epoch(1), epoch(0)
+    seen = np.concatenate([b["labels"] for b in first])
+    assert sorted(seen.tolist()) == list(range(20))  # a permutation of every example
+    assert not np.array_equal(seen, np.concatenate([b["labels"] for b in second]))
+    for a, b in zip(first, first_again):  # what a resumed run replays
+        np.testing.assert_array_equal(a["labels"], b["labels"])
+        np.testing.assert_array_equal(a["views"][1], b["views"][1])
+    assert first[0]["views"][0].shape == (4, 8, 8, 1)
+
+
+def test_epoch_counter_needs_seed_and_arrays():
+    with pytest.raises(ValueError, match="epoch_counter"):
+        make_ssl_dataset(IMAGES, batch_size=4, epoch_counter=EpochCounter())
+    with pytest.raises(ValueError, match="epoch_counter"):
+        make_ssl_dataset(IMAGES, batch_size=4, seed=1, repeat=True, epoch_counter=EpochCounter())

@@ -1,0 +1,81 @@
+"""A training process killed with SIGKILL resumes to the weights of an uninterrupted run."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+
+from keras_ssl.datasets import fashion_mnist
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ARGS = [
+    "-m",
+    "keras_ssl.cli",
+    "train",
+    f"--config={os.path.join(ROOT, 'configs', 'simclr_fashion_mnist.py')}",
+    f"--config.data.data_dir={fashion_mnist.EMBEDDED_DIR}",
+    "--config.data.train_examples=1024",
+    "--config.data.probe_train_examples=200",
+    "--config.data.probe_test_examples=100",
+    "--config.backbone_kwargs.widths=(4,8)",
+    "--config.batch_size=32",
+    "--config.epochs=6",
+    "--config.time_budget_minutes=60",
+    "--config.deterministic=True",
+    "--config.precision=float32",
+    "--config.export=False",
+    "--config.probes.knn_every_epochs=0",
+    "--config.probes.collapse_every_epochs=0",
+    "--config.probes.linear_epochs=2",
+]
+
+
+def _train(workdir):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    return subprocess.Popen(
+        [sys.executable, *ARGS, f"--workdir={workdir}"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _backup_epoch(workdir):
+    try:
+        with open(os.path.join(workdir, "backup", "training_metadata.json")) as f:
+            return json.load(f)["epoch"]
+    except (OSError, ValueError):
+        return 0
+
+
+def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path):
+    reference, resumed = str(tmp_path / "reference"), str(tmp_path / "resumed")
+    uninterrupted = _train(reference)
+    victim = _train(resumed)
+    deadline = time.monotonic() + 300
+    while _backup_epoch(resumed) < 2 and victim.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    assert victim.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    assert not os.path.exists(os.path.join(resumed, "model.keras"))
+    killed_at = _backup_epoch(resumed)
+    assert 2 <= killed_at < 6
+    rerun = _train(resumed)
+    assert rerun.wait() == 0, rerun.stderr.read()[-3000:]
+    assert uninterrupted.wait() == 0, uninterrupted.stderr.read()[-3000:]
+    a = keras.saving.load_model(os.path.join(reference, "model.keras"))
+    b = keras.saving.load_model(os.path.join(resumed, "model.keras"))
+    assert int(a.optimizer.iterations) == int(b.optimizer.iterations) == 6 * 32
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_array_equal(wa, wb)
+    for va, vb in zip(a.optimizer.variables, b.optimizer.variables):
+        np.testing.assert_array_equal(np.asarray(va), np.asarray(vb))
+    assert not os.path.exists(os.path.join(resumed, "backup"))
