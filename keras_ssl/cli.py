@@ -1,7 +1,8 @@
 """``keras-ssl``: train, evaluate and export self-supervised models from config files.
 
     keras-ssl train  --config configs/simclr_fashion_mnist.py --workdir runs/simclr \\
-                     [--config.batch_size=512 --config.epochs=100 ...]
+                     [--config.batch_size=512 --config.epochs=100 ...] \\
+                     [--strategy=auto|cpu|mirrored|multi_worker|tpu --tpu=NAME]
     keras-ssl eval   --workdir runs/simclr [--baselines]
     keras-ssl export --workdir runs/simclr [--overwrite]
 """
@@ -16,6 +17,13 @@ COMMANDS = ("train", "eval", "export")
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Path to a config file (configs/*.py).")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Folder for the run's outputs.")
 _TPU = flags.DEFINE_string("tpu", None, "Cloud TPU name or address ('local' on a TPU VM).")
+_STRATEGY = flags.DEFINE_enum(
+    "strategy",
+    "auto",
+    ["auto", "cpu", "mirrored", "multi_worker", "tpu"],
+    "train: auto (TPU > GPUs > CPU), cpu, mirrored (all local GPUs), multi_worker (TF_CONFIG), "
+    "tpu (--tpu=NAME, default local).",
+)
 _BASELINES = flags.DEFINE_bool(
     "baselines", False, "eval: also probe raw pixels and the random-init encoder."
 )
@@ -41,7 +49,7 @@ def main(argv):
     if command == "train":
         if _CONFIG.value is None:
             raise app.UsageError("train needs --config (e.g. configs/simclr_fashion_mnist.py).")
-        strategy = distribute.resolve(_TPU.value)
+        strategy = distribute.resolve(_TPU.value, strategy=_STRATEGY.value)
         experiment.train(_CONFIG.value, workdir, strategy=strategy)
         logging.info("Run written to %s", workdir)
     elif command == "eval":

@@ -46,7 +46,9 @@ def default_config():
     config.optimizer = ml_collections.ConfigDict(
         {
             "name": "adamw",  # lars, or any keras.optimizers name: adamw, sgd, lamb, adam ...
-            "learning_rate": 1e-3,  # peak learning rate for batch_size (no scaling applied)
+            "learning_rate": 1e-3,  # peak learning rate at reference_batch_size
+            "scaling": "none",  # none | linear (lr * B / ref) | sqrt (lr * sqrt(B / ref))
+            "reference_batch_size": 256,
             "weight_decay": 1e-4,
             "momentum": 0.9,  # used by sgd and lars
             "warmup_epochs": 1.0,

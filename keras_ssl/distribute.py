@@ -4,21 +4,48 @@ Inside a train step every helper here is a no-op on one replica, so method code 
 and is correct on a laptop, under ``MirroredStrategy`` and on a TPU.
 """
 
+import os
+
 import tensorflow as tf
 from absl import logging
 
+STRATEGIES = ("auto", "cpu", "mirrored", "multi_worker", "tpu")
 
-def resolve(tpu=None):
-    """Returns the strategy for this machine: TPU, else all GPUs, else the default (one device).
+
+def resolve(tpu=None, strategy="auto"):
+    """Returns the ``tf.distribute`` strategy to train with.
 
     Args:
-        tpu: name or address of a Cloud TPU (``"local"`` on a TPU VM). When ``None``, a TPU is
-            still used if the environment names one (``TPU_NAME``) or the host is a TPU VM.
+        tpu: name or address of a Cloud TPU (``"local"`` on a TPU VM). With ``strategy="auto"``
+            and ``tpu=None`` a TPU is still used if the environment names one (``TPU_NAME``).
+        strategy: ``"auto"`` (TPU, else ``MirroredStrategy`` over all GPUs when there are
+            several, else the default strategy), ``"cpu"`` (one CPU device even when GPUs
+            exist), ``"mirrored"`` (all local GPUs, or the CPU), ``"multi_worker"``
+            (``MultiWorkerMirroredStrategy`` configured by the ``TF_CONFIG`` environment
+            variable) or ``"tpu"`` (``TPUStrategy``; ``tpu`` defaults to ``"local"``).
 
     Returns:
-        ``TPUStrategy`` when a TPU is named or found, ``MirroredStrategy`` over all GPUs when there
-        are several, else ``tf.distribute.get_strategy()`` (the default strategy).
+        A ``tf.distribute.Strategy``. Create it once per process and reuse it.
     """
+    if strategy not in STRATEGIES:
+        raise ValueError(
+            f"Unknown strategy {strategy!r}; expected one of {STRATEGIES}. Fix: pass e.g. "
+            "--strategy=mirrored for several GPUs or --strategy=tpu --tpu=NAME."
+        )
+    if strategy == "cpu":
+        return tf.distribute.OneDeviceStrategy("/cpu:0")
+    if strategy == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if strategy == "multi_worker":
+        if "TF_CONFIG" not in os.environ:
+            raise ValueError(
+                "strategy='multi_worker' needs the TF_CONFIG environment variable (cluster and "
+                "task of this worker); received none. Fix: set TF_CONFIG on every worker, see "
+                "https://www.tensorflow.org/guide/distributed_training#TF_CONFIG"
+            )
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if strategy == "tpu":
+        tpu = tpu or "local"
     resolver = _find_tpu(tpu)
     if resolver is not None:
         tf.config.experimental_connect_to_cluster(resolver)

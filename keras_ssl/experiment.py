@@ -12,6 +12,7 @@ Everything a run produces lives in its work folder::
 """
 
 import json
+import math
 import os
 import shutil
 import sys
@@ -120,10 +121,33 @@ def build_model(config, image_shape):
     )
 
 
-def build_optimizer(optimizer_config, steps_per_epoch, epochs):
+def scaled_learning_rate(optimizer_config, batch_size):
+    """The peak learning rate for ``batch_size`` under the configured scaling rule.
+
+    ``linear``: ``lr * batch / reference`` (Goyal et al. 2017; SimCLR's 0.3 x B/256);
+    ``sqrt``: ``lr * sqrt(batch / reference)`` (SimCLR's square-root rule for small batches);
+    ``none``: ``lr``.
+    """
+    rule, lr = optimizer_config.scaling, optimizer_config.learning_rate
+    ratio = batch_size / optimizer_config.reference_batch_size
+    if rule == "linear":
+        return lr * ratio
+    if rule == "sqrt":
+        return lr * math.sqrt(ratio)
+    if rule != "none":
+        raise ValueError(
+            f"Unknown learning-rate scaling {rule!r}; expected 'none', 'linear' or 'sqrt'. "
+            "Fix: set config.optimizer.scaling."
+        )
+    return lr
+
+
+def build_optimizer(optimizer_config, steps_per_epoch, epochs, batch_size=None):
     """A Keras optimizer with the configured warm-up + cosine (or constant) learning rate."""
     total_steps = max(1, steps_per_epoch * epochs)
-    learning_rate = optimizer_config.learning_rate
+    learning_rate = scaled_learning_rate(
+        optimizer_config, batch_size or optimizer_config.reference_batch_size
+    )
     if optimizer_config.schedule == "cosine":
         warmup = min(total_steps, int(optimizer_config.warmup_epochs * steps_per_epoch))
         learning_rate = WarmupCosine(learning_rate, total_steps, warmup_steps=warmup)
@@ -176,7 +200,9 @@ def train(config, workdir, strategy=None, verbose=1):
     with strategy.scope():
         model = build_model(config, x_train.shape[1:])
         model.compile(
-            optimizer=build_optimizer(config.optimizer, steps_per_epoch, config.epochs),
+            optimizer=build_optimizer(
+                config.optimizer, steps_per_epoch, config.epochs, config.batch_size
+            ),
             steps_per_execution=config.steps_per_execution,
             jit_compile=config.jit_compile,
         )

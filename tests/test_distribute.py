@@ -47,3 +47,31 @@ def test_helpers_are_identity_on_one_device():
     assert distribute.gather(x) is x
     assert int(distribute.replica_offset(1)) == 0
     assert distribute.all_reduce_sum(x) is x
+
+
+def test_resolve_named_strategies():
+    assert isinstance(distribute.resolve(strategy="cpu"), tf.distribute.OneDeviceStrategy)
+    with pytest.raises(ValueError, match="Unknown strategy 'gpu'"):
+        distribute.resolve(strategy="gpu")
+
+
+def test_multi_worker_needs_tf_config(monkeypatch):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    with pytest.raises(ValueError, match="TF_CONFIG"):
+        distribute.resolve(strategy="multi_worker")
+
+
+def test_mirrored_in_a_fresh_process():
+    import subprocess
+    import sys
+
+    code = (
+        "from keras_ssl import distribute;"
+        "s = distribute.resolve(strategy='mirrored');"
+        "print(type(s).__name__, s.num_replicas_in_sync)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().endswith("MirroredStrategy 1")

@@ -152,3 +152,20 @@ def test_non_finite_loss_stops_and_keeps_last_good_state(tmp_path, monkeypatch):
     assert (model_path.read_bytes(), export_pb.read_bytes()) == saved
     with open(tmp_path / "backup" / "training_metadata.json") as f:
         assert json.load(f)["epoch"] == 1  # the last good epoch, ready to resume from
+
+
+@pytest.mark.parametrize(
+    "rule, expected", [("none", 0.3), ("linear", 0.3 * 4096 / 256), ("sqrt", 0.3 * 4.0)]
+)
+def test_learning_rate_scaling_rules(rule, expected):
+    config = config_lib.default_config()
+    config.optimizer.learning_rate = 0.3
+    config.optimizer.scaling = rule
+    assert experiment.scaled_learning_rate(config.optimizer, 4096) == pytest.approx(expected)
+
+
+def test_unknown_scaling_rule():
+    config = config_lib.default_config()
+    config.optimizer.scaling = "cubic"
+    with pytest.raises(ValueError, match="scaling 'cubic'"):
+        experiment.scaled_learning_rate(config.optimizer, 256)
