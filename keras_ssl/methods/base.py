@@ -126,7 +126,7 @@ class SSLMethod(keras.Model):
         self.optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
         self.after_optimizer_step()
         self._update_loss_trackers(terms)
-        return {metric.name: metric.result() for metric in self.metrics}
+        return self._step_logs()
 
     def test_step(self, data):
         views, labels = self.unpack_batch(data)
@@ -134,7 +134,7 @@ class SSLMethod(keras.Model):
         if self.probe is not None and labels is not None:
             self._probe_update(features, labels)
         self._update_loss_trackers(terms)
-        return {metric.name: metric.result() for metric in self.metrics}
+        return self._step_logs()
 
     def predict_step(self, data):
         if isinstance(data, (tuple, list)):  # (x,) or (images, labels)
@@ -151,6 +151,15 @@ class SSLMethod(keras.Model):
         """
         self._check_fit_input(x, batch_size)
         return super().fit(x, y, batch_size=batch_size, **kwargs)
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras peeks at a batch and reduces it across replicas only to infer shapes for
+        # building; methods are fully built at construction, and that reduction fails for
+        # nested batches under MultiWorkerMirroredStrategy (Keras 3.15). Only the optimizer
+        # is left to build.
+        if self.optimizer is not None and not self.optimizer.built:
+            with self.distribute_strategy.scope():
+                self.optimizer.build(self.trainable_variables)
 
     # -------------------------------------------------------------------- batches
     def unpack_batch(self, data):
@@ -180,6 +189,14 @@ class SSLMethod(keras.Model):
         if labels is not None:
             labels = _flat_labels(labels)
         return views, labels
+
+    def _step_logs(self):
+        logs = {metric.name: metric.result() for metric in self.metrics}
+        if _multi_worker(self.distribute_strategy):
+            # Keras 3.15 combines per-replica logs with reduce(MEAN, axis=0) under a
+            # multi-worker strategy, which needs a leading axis to reduce over.
+            logs = {name: tf.reshape(value, [1]) for name, value in logs.items()}
+        return logs
 
     def _probe_update(self, features, labels):
         logits = tf.cast(self.probe(tf.stop_gradient(features)), tf.float32)
@@ -238,6 +255,13 @@ class SSLMethod(keras.Model):
         for key in ("encoder", "augmenter"):
             config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)
+
+
+def _multi_worker(strategy):
+    return (
+        isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+        and strategy.extended._in_multi_worker_mode()
+    )
 
 
 def _check_encoder(encoder):
