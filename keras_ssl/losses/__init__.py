@@ -1,6 +1,7 @@
 """Losses: pure functions of tensors and thin ``keras.losses.Loss`` wrappers."""
 
 from keras_ssl.losses.contrastive import InfoNCE, NTXent, info_nce, nt_xent
+from keras_ssl.losses.distillation import DINOLoss, dino_loss, teacher_probabilities
 from keras_ssl.losses.metric_learning import (
     ContrastiveMargin,
     NPair,
@@ -9,8 +10,37 @@ from keras_ssl.losses.metric_learning import (
     n_pair,
     triplet_margin,
 )
+from keras_ssl.losses.redundancy import (
+    BarlowTwinsLoss,
+    VICRegLoss,
+    barlow_twins_loss,
+    barlow_twins_terms,
+    vicreg_loss,
+    vicreg_terms,
+)
+from keras_ssl.losses.regression import (
+    NegativeCosineSimilarity,
+    NormalizedMSE,
+    cosine_similarity,
+    negative_cosine_similarity,
+    normalized_mse,
+)
 
 __all__ = [
+    "BarlowTwinsLoss",
+    "DINOLoss",
+    "NegativeCosineSimilarity",
+    "NormalizedMSE",
+    "VICRegLoss",
+    "barlow_twins_loss",
+    "barlow_twins_terms",
+    "cosine_similarity",
+    "dino_loss",
+    "negative_cosine_similarity",
+    "normalized_mse",
+    "teacher_probabilities",
+    "vicreg_loss",
+    "vicreg_terms",
     "ContrastiveMargin",
     "InfoNCE",
     "NPair",
