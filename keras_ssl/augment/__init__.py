@@ -21,10 +21,20 @@ from keras_ssl.augment.color import (
 from keras_ssl.augment.crop import RandomResizedCrop, crop_and_resize, sample_crop_boxes
 from keras_ssl.augment.flip import RandomHorizontalFlip
 from keras_ssl.augment.multi_view import MultiViewAugmenter
+from keras_ssl.augment.multicrop import multicrop, multicrop_pipeline
 from keras_ssl.augment.random_apply import RandomApply
 from keras_ssl.augment.solarize import RandomSolarize, solarize
 
+#: Augmentation presets by the name configs use (``config.augment.preset``); each is called as
+#: ``fn(image_shape, **config.augment.kwargs)`` and returns a ``MultiViewAugmenter``.
+PRESETS = {
+    "simclr": presets.simclr,
+    "byol": presets.byol,
+    "multicrop": multicrop,
+}
+
 __all__ = [
+    "PRESETS",
     "BaseAugmentation",
     "ColorJitter",
     "MultiViewAugmenter",
@@ -40,6 +50,8 @@ __all__ = [
     "adjust_saturation",
     "crop_and_resize",
     "gaussian_blur",
+    "multicrop",
+    "multicrop_pipeline",
     "presets",
     "rgb_to_luma",
     "sample_crop_boxes",

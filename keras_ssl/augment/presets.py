@@ -9,6 +9,7 @@ from keras_ssl.augment.color import ColorJitter, RandomGrayscale
 from keras_ssl.augment.crop import RandomResizedCrop
 from keras_ssl.augment.flip import RandomHorizontalFlip
 from keras_ssl.augment.multi_view import MultiViewAugmenter
+from keras_ssl.augment.solarize import RandomSolarize
 
 BLUR_MIN_SIDE = 64
 """Images at least this many pixels on their short side get Gaussian blur by default."""
@@ -121,3 +122,109 @@ def simclr(
         grayscale_probability=grayscale_probability,
     )
     return MultiViewAugmenter([simclr_pipeline(**arguments), simclr_pipeline(**arguments)])
+
+
+def byol_pipeline(
+    image_shape,
+    crop_scale=(0.08, 1.0),
+    blur_probability=1.0,
+    solarize_probability=0.0,
+    color_probability=0.8,
+    grayscale_probability=0.2,
+):
+    """The layers of one BYOL view; see :func:`byol` for the arguments.
+
+    ``blur_probability`` and ``solarize_probability`` are this view's own probabilities; a
+    step whose probability is 0 is left out of the list.
+
+    Returns:
+        A list of keras_ssl augmentation layers, applied in order.
+    """
+    height, width, channels = _check_image_shape(image_shape)
+    layers = [
+        RandomResizedCrop(height, width, scale=crop_scale),
+        RandomHorizontalFlip(0.5),
+        ColorJitter(
+            brightness=0.4,
+            contrast=0.4,
+            saturation=0.2,
+            hue=0.1,
+            probability=color_probability,
+        ),
+    ]
+    if channels == 3:
+        layers.append(RandomGrayscale(grayscale_probability))
+    blur = RandomGaussianBlur(blur_kernel_size(min(height, width)), (0.1, 2.0), blur_probability)
+    if blur.probability > 0:
+        layers.append(blur)
+    solarize = RandomSolarize(solarize_probability, threshold=0.5)
+    if solarize.probability > 0:
+        layers.append(solarize)
+    return layers
+
+
+def _check_view_pair(value, name, example):
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != 2:
+        raise ValueError(
+            f"`{name}` must be a pair (view 1, view 2) of probabilities; received {value!r}. "
+            f"Fix: pass e.g. {name}={example}."
+        )
+    return tuple(value)
+
+
+def byol(
+    image_shape,
+    crop_scale=(0.08, 1.0),
+    blur=True,
+    blur_probabilities=(1.0, 0.1),
+    solarize_probabilities=(0.0, 0.2),
+    color_probability=0.8,
+    grayscale_probability=0.2,
+):
+    """BYOL's asymmetric two-view augmentation (Grill et al. 2020, arXiv:2006.07733, app. B).
+
+    Both views get a random resized crop back to ``(height, width)`` (area ``crop_scale``,
+    aspect ratio 3/4 to 4/3), a horizontal flip with probability 0.5, colour jitter
+    (brightness 0.4, contrast 0.4, saturation 0.2, hue 0.1, random order) with probability
+    ``color_probability`` and grayscale with probability ``grayscale_probability`` (RGB only).
+    The two views then differ: Gaussian blur (``sigma ~ U(0.1, 2.0)``, kernel 10% of the image
+    side, :func:`blur_kernel_size`) with probability 1.0 on view 1 and 0.1 on view 2, and
+    solarization (threshold 0.5) with probability 0.0 on view 1 and 0.2 on view 2.
+    1-channel images get brightness/contrast jitter and no grayscale step.
+
+    Args:
+        image_shape: ``(height, width, channels)`` of the input and output views; channels 1 or 3.
+        crop_scale: ``(min, max)`` area fraction of the random crop.
+        blur: whether to blur at all; pass ``False`` for tiny images where even the smallest
+            kernel (3 taps) removes too much detail. Unlike :func:`simclr`, BYOL's blur is part
+            of the asymmetric recipe, so it is on by default at every image size.
+        blur_probabilities: ``(view 1, view 2)`` blur probabilities (BYOL: ``(1.0, 0.1)``).
+        solarize_probabilities: ``(view 1, view 2)`` solarization probabilities
+            (BYOL: ``(0.0, 0.2)``).
+        color_probability: chance that a view is colour-jittered (BYOL: 0.8).
+        grayscale_probability: chance that an RGB view is turned gray (BYOL: 0.2).
+
+    Returns:
+        A :class:`MultiViewAugmenter` with two different pipelines (view 1, view 2).
+    """
+    blur_probabilities = _check_view_pair(blur_probabilities, "blur_probabilities", (1.0, 0.1))
+    solarize_probabilities = _check_view_pair(
+        solarize_probabilities, "solarize_probabilities", (0.0, 0.2)
+    )
+    if not isinstance(blur, bool):
+        raise ValueError(
+            f"`blur` must be True or False; received {blur!r}. Fix: pass blur=False to turn "
+            "blur off for tiny images, or blur=True (BYOL)."
+        )
+    pipelines = [
+        byol_pipeline(
+            image_shape,
+            crop_scale=crop_scale,
+            blur_probability=blur_probabilities[view] if blur else 0.0,
+            solarize_probability=solarize_probabilities[view],
+            color_probability=color_probability,
+            grayscale_probability=grayscale_probability,
+        )
+        for view in range(2)
+    ]
+    return MultiViewAugmenter(pipelines)

@@ -1,7 +1,9 @@
-"""Encoders: ResNets with a small-image stem and an adapter for any Keras model."""
+"""Encoders: ResNets with a small-image stem, Vision Transformers, and an adapter for any Keras
+model."""
 
 from keras_ssl.backbones.adapter import from_keras_model
 from keras_ssl.backbones.resnet import ResNet, ResNet18, ResNet34, ResNet50, SmallResNet
+from keras_ssl.backbones.vit import ViT, ViTSmall, ViTTiny
 
 #: Backbones by the name configs use; each is called as ``fn(input_shape, **kwargs)``.
 REGISTRY = {
@@ -9,6 +11,9 @@ REGISTRY = {
     "resnet18": ResNet18,
     "resnet34": ResNet34,
     "resnet50": ResNet50,
+    "vit": ViT,
+    "vit_tiny": ViTTiny,
+    "vit_small": ViTSmall,
 }
 
 __all__ = [
@@ -18,5 +23,8 @@ __all__ = [
     "ResNet34",
     "ResNet50",
     "SmallResNet",
+    "ViT",
+    "ViTSmall",
+    "ViTTiny",
     "from_keras_model",
 ]
