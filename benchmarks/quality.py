@@ -120,7 +120,7 @@ def main():
         minutes = (time.monotonic() - start) / 60
         if splits is None:
             splits = experiment.load_splits(config.data)
-        row = encoder_row(model.encoder, splits)
+        row = encoder_row(model.export_encoder, splits)
         row.update(
             method=name,
             backbone="SmallResNet 16-32-64",
@@ -133,7 +133,7 @@ def main():
     last = configs[names[-1]]
     precision.set_policy(last.precision)
     keras.utils.set_random_seed(last.seed)
-    random_encoder = experiment.build_model(last, splits[0].shape[1:]).encoder
+    random_encoder = experiment.build_model(last, splits[0].shape[1:]).export_encoder
     baselines = {
         "random-init encoder": encoder_row(random_encoder, splits),
         "raw pixels": probe(

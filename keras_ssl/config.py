@@ -35,7 +35,7 @@ def default_config():
             ),  # test images for probes (None: the whole test split)
         }
     )
-    # Augmentation: a keras_ssl.augment.presets function and its arguments.
+    # Augmentation: a name in keras_ssl.augment.PRESETS and the preset's arguments.
     config.augment = ml_collections.ConfigDict(
         {"preset": "simclr", "kwargs": ml_collections.ConfigDict()}
     )

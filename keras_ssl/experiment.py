@@ -27,7 +27,7 @@ from absl import logging
 from keras_ssl import backbones, distribute, evaluation, export, methods, precision
 from keras_ssl import callbacks as ssl_callbacks
 from keras_ssl import config as config_lib
-from keras_ssl.augment import presets
+from keras_ssl.augment import PRESETS
 from keras_ssl.datasets import EpochCounter, fashion_mnist, folder, make_ssl_dataset, tfds
 from keras_ssl.optimizers import LARS, WarmupCosine
 
@@ -104,11 +104,11 @@ def build_model(config, image_shape):
     encoder = _construct(
         backbones.REGISTRY, config.backbone, "backbone", image_shape, **config.backbone_kwargs
     )
-    preset = getattr(presets, config.augment.preset, None)
-    if preset is None or not callable(preset):
+    preset = PRESETS.get(config.augment.preset)
+    if preset is None:
         raise ValueError(
-            f"Unknown augmentation preset {config.augment.preset!r}; expected a function of "
-            "keras_ssl.augment.presets such as 'simclr'. Fix: set config.augment.preset."
+            f"Unknown augmentation preset {config.augment.preset!r}; expected one of "
+            f"{sorted(PRESETS)}. Fix: set config.augment.preset to one of them."
         )
     augmenter = preset(image_shape, **config.augment.kwargs)
     return _construct(
@@ -292,14 +292,16 @@ def evaluate(workdir, baselines=False, verbose=True):
     model = _load_model(workdir)
     splits = load_splits(config.data)
     probe_train, probe_test = probe_splits(config, splits)
-    rows = {"ssl": _probe_encoder(model.encoder, probe_train, probe_test, config)}
+    rows = {"ssl": _probe_encoder(model.export_encoder, probe_train, probe_test, config)}
     if baselines:
         rows["raw_pixels"] = _probe_features(
             _pixels(probe_train[0]), _pixels(probe_test[0]), probe_train, probe_test, config
         )
         keras.utils.set_random_seed(config.seed)
         random_model = build_model(config, probe_train[0].shape[1:])
-        rows["random_init"] = _probe_encoder(random_model.encoder, probe_train, probe_test, config)
+        rows["random_init"] = _probe_encoder(
+            random_model.export_encoder, probe_train, probe_test, config
+        )
     metrics = {
         "method": config.method,
         "backbone": config.backbone,

@@ -29,7 +29,8 @@ def export_encoder(model, path, overwrite=False, verbose=False):
     and moved into place only when complete, so a failed export never leaves a half-written one.
 
     Args:
-        model: an ``SSLMethod`` (its ``encoder`` is exported) or an encoder ``keras.Model``.
+        model: an ``SSLMethod`` (its ``export_encoder`` is exported: the trained encoder, or
+            the teacher for DINO) or an encoder ``keras.Model``.
         path: destination folder.
         overwrite: replace a folder that holds a different model (or other files).
         verbose: print the SavedModel's endpoints.
@@ -40,7 +41,7 @@ def export_encoder(model, path, overwrite=False, verbose=False):
     Raises:
         ValueError: when ``path`` holds something else and ``overwrite`` is False.
     """
-    encoder = getattr(model, "encoder", model)
+    encoder = getattr(model, "export_encoder", getattr(model, "encoder", model))
     if not isinstance(encoder, keras.Model):
         raise ValueError(
             f"`model` must be a keras_ssl method or an encoder keras.Model; received "

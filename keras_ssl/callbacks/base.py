@@ -80,8 +80,8 @@ class ProbeCallback(keras.callbacks.Callback):
 
 
 def model_encoder(model, callback_name):
-    """Returns ``model.encoder``, or raises a ``ValueError`` explaining what a probe needs."""
-    encoder = getattr(model, "encoder", None)
+    """Returns ``model.export_encoder`` (or ``model.encoder``), or raises a ``ValueError``."""
+    encoder = getattr(model, "export_encoder", getattr(model, "encoder", None))
     if encoder is None or not callable(encoder):
         raise ValueError(
             f"{callback_name} needs a model with an `encoder` attribute (a keras.Model mapping "

@@ -101,10 +101,17 @@ class SSLMethod(keras.Model):
             self.probe.build(feature_shape)
         self.build_heads(feature_shape)
 
+    @property
+    def export_encoder(self):
+        """The encoder a trained method is used through: ``model(images)``, the kNN and linear
+        probes, ``keras-ssl eval`` and ``keras_ssl.export`` all use it. The trained ``encoder``
+        here; methods whose paper evaluates another network override it (DINO: the teacher)."""
+        return self.encoder
+
     def call(self, inputs, training=False):
         images = to_float_images(inputs)
         check_image_batch(images, self.image_shape)
-        return tf.cast(self.encoder(images, training=training), tf.float32)
+        return tf.cast(self.export_encoder(images, training=training), tf.float32)
 
     @property
     def metrics(self):

@@ -1,0 +1,140 @@
+"""Barlow Twins: make the cross-correlation of two views' projections the identity matrix."""
+
+import keras
+
+from keras_ssl.layers import MLPHead
+from keras_ssl.losses.redundancy import barlow_twins_terms, check_barlow_twins_arguments
+from keras_ssl.methods.base import SSLMethod
+
+
+def check_two_views(views, method):
+    """Raises a ``ValueError`` unless ``views`` holds exactly two view batches."""
+    if len(views) != 2:
+        raise ValueError(
+            f"{method} uses exactly 2 views per image; received {len(views)}. Fix: use an "
+            "augmenter with two views (keras_ssl.augment.presets.byol or .simclr)."
+        )
+
+
+def check_projection_layers(projection_layers):
+    """Raises a ``ValueError`` unless ``projection_layers`` is a positive integer."""
+    if (
+        isinstance(projection_layers, bool)
+        or not isinstance(projection_layers, int)
+        or projection_layers < 1
+    ):
+        raise ValueError(
+            f"`projection_layers` must be a positive integer; received {projection_layers!r}. "
+            "Fix: use 3 (Barlow Twins and VICReg use 3-layer projectors)."
+        )
+
+
+def project_views(method, views, training):
+    """``(z_a, z_b, features of view 1)``: each view through encoder and projector separately.
+
+    Separate passes give every view its own BatchNorm statistics, as the official Barlow Twins
+    and VICReg code does (``projector(backbone(y1))``, then ``y2``).
+    """
+    features = method.encoder(views[0], training=training)
+    z_a = method.projector(features, training=training)
+    z_b = method.projector(method.encoder(views[1], training=training), training=training)
+    return z_a, z_b, features
+
+
+@keras.saving.register_keras_serializable(package="keras_ssl")
+class BarlowTwins(SSLMethod):
+    """Barlow Twins (Zbontar et al. 2021, "Barlow Twins: Self-Supervised Learning via Redundancy
+    Reduction", https://arxiv.org/abs/2103.03230).
+
+    Both views go through the encoder and a projector (``projection_layers`` fully-connected
+    layers; BatchNorm and ReLU after each hidden one). Each projection dimension is standardised
+    over the batch and the loss drives the ``[D, D]`` cross-correlation matrix ``C`` of the two
+    views to the identity: ``sum_i (1 - C_ii)^2 + lambda * sum_{i != j} C_ij^2``
+    (:func:`keras_ssl.losses.barlow_twins_loss`). No negatives, predictor, stop-gradient or
+    momentum encoder are needed; the redundancy-reduction term prevents collapse.
+
+    Under a ``tf.distribute`` strategy the means, variances and ``C`` are those of the global
+    batch: the loss all-reduces sums and the example count (not per-replica statistics), every
+    replica computes the same global loss, and the gradients equal those of one device on the
+    global batch (the derivation is in :mod:`keras_ssl.losses.redundancy`). Set
+    ``synchronized_bn=True`` (and build the backbone with synchronised BatchNorm) for exact
+    equivalence of the BatchNorm layers as well, as the paper's code does.
+
+    The paper's projector is 8192-8192-8192 (ImageNet, batch 2048; accuracy still grows with
+    the width). On small data and CPUs a narrower projector is the practical choice, e.g.
+    ``projection_hidden_dim=projection_dim=2048`` for CIFAR-10 or 512 for the Fashion-MNIST
+    demo (``configs/barlow_twins_fashion_mnist.py``); ``redundancy_weight`` then often goes up
+    (``1 / D`` is a common scaling: 5e-3 was tuned for ``D = 8192``). Optimiser (paper): LARS,
+    batch 2048, learning rate 0.2 for the weights and 0.0048 for biases and BatchNorm, weight
+    decay 1.5e-6, 1000 epochs.
+
+    Args:
+        encoder: backbone ``keras.Model`` (images -> ``[batch, D]`` features).
+        augmenter: view generator; default ``keras_ssl.augment.presets.byol`` (the paper uses
+            BYOL's asymmetric augmentations).
+        projection_hidden_dim: width of the projector's hidden layers (paper: 8192).
+        projection_dim: output size ``D`` of the projector (paper: 8192).
+        projection_layers: number of fully-connected layers of the projector (paper: 3).
+        redundancy_weight: ``lambda``, the weight of the off-diagonal term (paper: 5e-3).
+        epsilon: added to the variance when standardising (the paper's BatchNorm: 1e-5).
+        synchronized_bn: synchronise the projector's BatchNorm across replicas. The backbone's
+            BatchNorm is set where the backbone is built.
+        probe_classes: classes of the online linear probe, or ``None``.
+    """
+
+    loss_terms = ("loss", "on_diagonal", "off_diagonal")
+
+    def __init__(
+        self,
+        encoder,
+        augmenter=None,
+        projection_hidden_dim=8192,
+        projection_dim=8192,
+        projection_layers=3,
+        redundancy_weight=5e-3,
+        epsilon=1e-5,
+        synchronized_bn=False,
+        probe_classes=None,
+        **kwargs,
+    ):
+        super().__init__(encoder, augmenter=augmenter, probe_classes=probe_classes, **kwargs)
+        check_projection_layers(projection_layers)
+        check_barlow_twins_arguments(redundancy_weight, epsilon)
+        self.projection_hidden_dim = projection_hidden_dim
+        self.projection_dim = projection_dim
+        self.projection_layers = projection_layers
+        self.redundancy_weight = redundancy_weight
+        self.epsilon = epsilon
+        self.synchronized_bn = synchronized_bn
+        self.projector = MLPHead(
+            hidden_dims=(projection_hidden_dim,) * (projection_layers - 1),
+            output_dim=projection_dim,
+            synchronized=synchronized_bn,
+            name="projector",
+        )
+        self.build()
+
+    def default_augmenter(self):
+        from keras_ssl.augment import presets
+
+        return presets.byol(self.image_shape)
+
+    def build_heads(self, feature_shape):
+        self.projector.build(feature_shape)
+
+    def compute_ssl_loss(self, views, training):
+        check_two_views(views, "Barlow Twins")
+        z_a, z_b, features = project_views(self, views, training)
+        terms = barlow_twins_terms(z_a, z_b, self.redundancy_weight, self.epsilon)
+        return terms, features
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "projection_hidden_dim": self.projection_hidden_dim,
+            "projection_dim": self.projection_dim,
+            "projection_layers": self.projection_layers,
+            "redundancy_weight": self.redundancy_weight,
+            "epsilon": self.epsilon,
+            "synchronized_bn": self.synchronized_bn,
+        }

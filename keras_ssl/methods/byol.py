@@ -1,0 +1,150 @@
+"""BYOL: an online network predicts an EMA target network's projection of the other view."""
+
+import keras
+import tensorflow as tf
+
+from keras_ssl.augment import presets
+from keras_ssl.layers import MLPHead
+from keras_ssl.losses.regression import normalized_mse
+from keras_ssl.methods.momentum import MomentumMethod
+
+
+@keras.saving.register_keras_serializable(package="keras_ssl")
+class BYOL(MomentumMethod):
+    """BYOL (Grill et al. 2020, "Bootstrap Your Own Latent: A New Approach to Self-Supervised
+    Learning", https://arxiv.org/abs/2006.07733).
+
+    The online network (encoder ``f``, projector ``g``, predictor ``q``) predicts the target
+    network's projection of the other view; the target network (copies of ``f`` and ``g``)
+    gets no gradients and follows the online weights by EMA, ``t <- tau t + (1 - tau) o``, with
+    ``tau`` rising from ``momentum`` to ``final_momentum`` on a cosine schedule over
+    ``momentum_steps`` optimizer steps (see :class:`MomentumMethod`; BatchNorm moving statistics
+    are the target's own, not averaged). Each network makes one forward pass over the two
+    concatenated views (so BatchNorm sees both, and the target runs in training mode like the
+    online network). The loss is the paper's symmetrised normalised MSE, the SUM of the two
+    directions averaged over the batch (Eq. 2 and the ``L + L~`` of Sec. 3.1)::
+
+        loss = mean_i [ (2 - 2 cos(q(v1_i), sg(z'(v2_i)))) + (2 - 2 cos(q(v2_i), sg(z'(v1_i)))) ]
+
+    so it lies in ``[0, 8]`` (0 when every prediction points at its target). It has no batch-
+    level terms, so under ``tf.distribute`` each replica's mean over its own examples already
+    averages to the global-batch loss; only BatchNorm needs ``synchronized_bn`` (and a
+    synchronised backbone) for exact multi-replica equivalence.
+
+    ``model.encoder`` (what ``model(images)``, the probes and ``keras_ssl.export`` use) is the
+    ONLINE encoder, the network BYOL keeps after training; the target copy is
+    ``model.target_encoder``.
+
+    Args:
+        encoder: backbone ``keras.Model`` (images -> ``[batch, D]`` features).
+        augmenter: view generator; default ``keras_ssl.augment.presets.byol`` (asymmetric blur
+            and solarization).
+        projection_hidden_dim: hidden size of the projector (paper: 4096; 512-1024 is plenty
+            for encoders with 64-512 features on small images).
+        projection_dim: output size of the projector and the predictor (paper: 256).
+        prediction_hidden_dim: hidden size of the predictor (paper: 4096, like the projector).
+        use_predictor: put the predictor on the online network (BYOL). ``False`` is the paper's
+            ablation (Sec. 5), which collapses: online and target then map every
+            image to the same point. It exists to demonstrate and test collapse detection.
+        momentum: base EMA momentum ``tau_base`` (paper: 0.996 at batch 4096 over 300+ epochs;
+            use 0.99 for small data sets and short runs, where the target must keep up).
+        final_momentum: momentum at the end of the schedule (paper: 1.0).
+        momentum_steps: length of the cosine schedule in optimizer steps (epochs * steps per
+            epoch); ``None`` keeps ``tau = momentum``.
+        synchronized_bn: synchronise the heads' BatchNorm across replicas (BYOL's global BN).
+            The backbone's BatchNorm is set where the backbone is built.
+        probe_classes: classes of the online linear probe, or ``None``.
+    """
+
+    def __init__(
+        self,
+        encoder,
+        augmenter=None,
+        projection_hidden_dim=4096,
+        projection_dim=256,
+        prediction_hidden_dim=4096,
+        use_predictor=True,
+        momentum=0.996,
+        final_momentum=1.0,
+        momentum_steps=None,
+        synchronized_bn=False,
+        probe_classes=None,
+        **kwargs,
+    ):
+        super().__init__(
+            encoder,
+            augmenter=augmenter,
+            momentum=momentum,
+            final_momentum=final_momentum,
+            momentum_steps=momentum_steps,
+            probe_classes=probe_classes,
+            **kwargs,
+        )
+        self.projection_hidden_dim = projection_hidden_dim
+        self.projection_dim = projection_dim
+        if not isinstance(use_predictor, bool):
+            raise ValueError(
+                f"`use_predictor` must be True or False; received {use_predictor!r}. Fix: keep "
+                "use_predictor=True (BYOL); False is the collapsing ablation."
+            )
+        self.prediction_hidden_dim = prediction_hidden_dim
+        self.use_predictor = use_predictor
+        self.synchronized_bn = synchronized_bn
+        self.projector = MLPHead(
+            hidden_dims=(projection_hidden_dim,),
+            output_dim=projection_dim,
+            synchronized=synchronized_bn,
+            name="projector",
+        )
+        self.predictor = (
+            MLPHead(
+                hidden_dims=(prediction_hidden_dim,),
+                output_dim=projection_dim,
+                synchronized=synchronized_bn,
+                name="predictor",
+            )
+            if use_predictor
+            else None
+        )
+        self.build()
+
+    def default_augmenter(self):
+        return presets.byol(self.image_shape)
+
+    def build_heads(self, feature_shape):
+        self.projector.build(feature_shape)
+        if self.predictor is not None:
+            self.predictor.build((None, self.projection_dim))
+        self.target_encoder = self.make_teacher(self.encoder)
+        self.target_projector = self.make_teacher(self.projector)
+
+    def compute_ssl_loss(self, views, training):
+        if len(views) != 2:
+            raise ValueError(
+                f"BYOL uses exactly 2 views per image; received {len(views)}. Fix: use an "
+                "augmenter with two views (keras_ssl.augment.presets.byol)."
+            )
+        batch = tf.shape(views[0])[0]
+        images = tf.concat(views, axis=0)
+        features = self.encoder(images, training=training)
+        predictions = self.projector(features, training=training)
+        if self.predictor is not None:
+            predictions = self.predictor(predictions, training=training)
+        targets = self.target_projector(
+            self.target_encoder(images, training=training), training=training
+        )
+        targets = tf.stop_gradient(targets)
+        q_1, q_2 = tf.split(predictions, 2, axis=0)
+        z_1, z_2 = tf.split(targets, 2, axis=0)
+        losses = normalized_mse(q_1, z_2) + normalized_mse(q_2, z_1)
+        return {"loss": tf.reduce_mean(losses)}, features[:batch]
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "projection_hidden_dim": self.projection_hidden_dim,
+            "projection_dim": self.projection_dim,
+            "prediction_hidden_dim": self.prediction_hidden_dim,
+            "use_predictor": self.use_predictor,
+            "synchronized_bn": self.synchronized_bn,
+        }

@@ -1,0 +1,364 @@
+"""DINO: self-distillation with no labels, a centred and sharpened EMA teacher, multi-crop."""
+
+import re
+
+import keras
+import tensorflow as tf
+
+from keras_ssl import distribute
+from keras_ssl.augment.multicrop import multicrop
+from keras_ssl.backbones.vit import DropPath
+from keras_ssl.layers.dino_head import DINOHead
+from keras_ssl.losses.distillation import dino_loss, teacher_probabilities
+from keras_ssl.methods.momentum import MomentumMethod
+
+_GLOBAL_VIEWS = 2
+
+
+def _positive_number(value, name, fix):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError(f"`{name}` must be a positive number; received {value!r}. Fix: {fix}")
+    return float(value)
+
+
+def _count(value, name, fix, allow_none=False):
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(
+            f"`{name}` must be a non-negative int{' or None' if allow_none else ''}; received "
+            f"{value!r}. Fix: {fix}"
+        )
+    return value
+
+
+def encode_at_any_size(network, images, training):
+    """Runs a functional ``network`` on ``images`` that may differ from its declared input size.
+
+    Functional models check inputs against their ``keras.Input`` shape; running the model's
+    graph (``network.call``) on another size skips that check while every layer still checks
+    its own input. Convolutional encoders and keras_ssl's ViT (which resamples its position
+    embeddings) run on any size they support.
+    """
+    if tuple(images.shape[1:]) == tuple(network.input_shape[1:]):
+        return network(images, training=training)
+    return network.call(images, training=training)
+
+
+def _without_stochastic_depth(network):
+    """Sets every ``DropPath`` and ``Dropout`` rate in ``network`` to 0 (DINO's teacher has none).
+
+    The teacher is a structural copy of the student, whose ViT may use stochastic depth; DINO
+    builds its teacher without it, while keeping training-mode BatchNorm.
+    """
+    stack = [network]
+    while stack:
+        layer = stack.pop()
+        if isinstance(layer, (DropPath, keras.layers.Dropout)):
+            layer.rate = 0.0
+        stack.extend(getattr(layer, "layers", []))
+
+
+def _size_groups(views):
+    """Consecutive views of the same size, as lists (DINO encodes each group in one pass)."""
+    groups = []
+    for view in views:
+        if groups and tuple(groups[-1][-1].shape[1:]) == tuple(view.shape[1:]):
+            groups[-1].append(view)
+        else:
+            groups.append([view])
+    return groups
+
+
+@keras.saving.register_keras_serializable(package="keras_ssl")
+class DINO(MomentumMethod):
+    """DINO (Caron et al. 2021, "Emerging Properties in Self-Supervised Vision Transformers",
+    https://arxiv.org/abs/2104.14294).
+
+    A student (encoder + :class:`~keras_ssl.layers.DINOHead`) learns to match a teacher: EMA
+    copies of the encoder and head (momentum 0.996 rising to 1 on a cosine over
+    ``momentum_steps``). The teacher sees the 2 global crops; the student sees every crop. For
+    each image the loss averages the cross-entropies between the teacher's distribution on one
+    global crop and the student's distribution on every *other* crop
+    (:func:`~keras_ssl.losses.dino_loss`). Collapse is avoided by centring the teacher outputs
+    with ``c`` (an EMA, momentum ``center_momentum``, of the batch mean of the teacher outputs,
+    updated after each step from the global batch) and sharpening them with a low temperature:
+    ``teacher_temp`` after a linear warm-up from ``warmup_teacher_temp`` over
+    ``warmup_teacher_temp_steps`` optimizer steps (the paper: 0.04 to 0.07 over 30 epochs; pass
+    ``30 * steps_per_epoch``). ``optimizer.iterations`` drives all schedules, so they resume
+    with the optimizer.
+
+    Multi-crop: views 0 and 1 are global crops of the encoder's input size; views 2, 3, ... are
+    local crops (``keras_ssl.augment.multicrop``, the default augmenter). Local crops run
+    through the student encoder at their own, smaller size (one pass per size, as in DINO):
+    ResNets pool over any size and the ViT resamples its position embeddings, so a 12 px local
+    crop of a 28 px image costs about (12/28)^2 = 18% of a global crop. Encoders that only take
+    their input size are detected at construction: build the augmenter with
+    ``local_size`` equal to the global size instead, which resizes local crops to the encoder
+    input (the same views at several times the cost: 2 + 6 crops then take 8 full passes
+    instead of about 3).
+
+    Evaluation and export use the TEACHER backbone, as DINO recommends (its features are
+    better): ``model(images)`` / ``predict`` return teacher features and :attr:`export_encoder`
+    is the teacher encoder. ``model.encoder`` is the (trained) student.
+
+    BatchNorm (ResNet encoders, ``head_batch_norm``): the teacher runs in training mode with its
+    own moving statistics (see ``keras_ssl.methods.momentum``); use ``synchronized_bn=True`` on
+    the backbone and head under ``tf.distribute``, as DINO does with SyncBN. The teacher has no
+    stochastic depth or dropout (DINO gives only the student ViT ``drop_path_rate``).
+
+    Args:
+        encoder: backbone ``keras.Model`` (images -> ``[batch, D]``), e.g.
+            ``keras_ssl.backbones.ViTSmall((224, 224, 3), patch_size=16)``.
+        augmenter: view generator; default ``keras_ssl.augment.multicrop.multicrop`` for the
+            encoder's input shape (2 global + 8 local crops).
+        out_dim: number of prototypes ``K`` (DINO: 65536).
+        hidden_dim: hidden width of the head's MLP (DINO: 2048).
+        bottleneck_dim: bottleneck before the L2 normalisation (DINO: 256).
+        head_layers: Dense layers of the head's MLP (DINO: 3).
+        head_batch_norm: BatchNorm in the head's MLP (DINO's ``use_bn_in_head``: off).
+        norm_last_layer: keep the prototype magnitudes fixed at 1 (DINO's default).
+        synchronized_bn: synchronise the head's BatchNorm across replicas.
+        student_temp: student temperature (DINO: 0.1).
+        teacher_temp: teacher temperature after the warm-up (DINO: 0.04 in its code, 0.07 in
+            the paper's ViT-S runs with warm-up; 0.07 here).
+        warmup_teacher_temp: teacher temperature at step 0 (DINO: 0.04).
+        warmup_teacher_temp_steps: length of the linear warm-up in optimizer steps; ``None``
+            (or 0) uses ``teacher_temp`` from the start.
+        center_momentum: EMA momentum of the centre (DINO: 0.9).
+        freeze_last_layer_steps: optimizer steps during which no gradient reaches the
+            prototypes (DINO freezes them for the first epoch; 0 never freezes).
+        momentum, final_momentum, momentum_steps: teacher EMA schedule (DINO: 0.996 to 1 over
+            the whole training; see :class:`MomentumMethod`).
+        probe_classes: classes of the online linear probe (on teacher features of view 0).
+    """
+
+    loss_terms = ("loss", "teacher_entropy")
+
+    def __init__(
+        self,
+        encoder,
+        augmenter=None,
+        out_dim=65536,
+        hidden_dim=2048,
+        bottleneck_dim=256,
+        head_layers=3,
+        head_batch_norm=False,
+        norm_last_layer=True,
+        synchronized_bn=False,
+        student_temp=0.1,
+        teacher_temp=0.07,
+        warmup_teacher_temp=0.04,
+        warmup_teacher_temp_steps=None,
+        center_momentum=0.9,
+        freeze_last_layer_steps=0,
+        momentum=0.996,
+        final_momentum=1.0,
+        momentum_steps=None,
+        probe_classes=None,
+        **kwargs,
+    ):
+        super().__init__(
+            encoder,
+            augmenter=augmenter,
+            momentum=momentum,
+            final_momentum=final_momentum,
+            momentum_steps=momentum_steps,
+            probe_classes=probe_classes,
+            **kwargs,
+        )
+        temperature_fix = (
+            "use DINO's student_temp=0.1, warmup_teacher_temp=0.04, teacher_temp=0.07."
+        )
+        self.student_temp = _positive_number(student_temp, "student_temp", temperature_fix)
+        self.teacher_temp = _positive_number(teacher_temp, "teacher_temp", temperature_fix)
+        self.warmup_teacher_temp = _positive_number(
+            warmup_teacher_temp, "warmup_teacher_temp", temperature_fix
+        )
+        self.warmup_teacher_temp_steps = _count(
+            warmup_teacher_temp_steps,
+            "warmup_teacher_temp_steps",
+            "pass the warm-up length in optimizer steps (e.g. 30 * steps_per_epoch), or None.",
+            allow_none=True,
+        )
+        if (
+            isinstance(center_momentum, bool)
+            or not isinstance(center_momentum, (int, float))
+            or not 0 <= center_momentum <= 1
+        ):
+            raise ValueError(
+                f"`center_momentum` must be a number in [0, 1]; received {center_momentum!r}. "
+                "Fix: use DINO's 0.9."
+            )
+        self.center_momentum = float(center_momentum)
+        self.freeze_last_layer_steps = _count(
+            freeze_last_layer_steps,
+            "freeze_last_layer_steps",
+            "pass a number of optimizer steps (DINO: one epoch), or 0.",
+        )
+        if isinstance(head_layers, bool) or not isinstance(head_layers, int) or head_layers < 1:
+            raise ValueError(
+                f"`head_layers` must be a positive int; received {head_layers!r}. Fix: use "
+                "DINO's 3 (two hidden layers and the bottleneck)."
+            )
+        self.out_dim = out_dim
+        self.hidden_dim = hidden_dim
+        self.bottleneck_dim = bottleneck_dim
+        self.head_layers = head_layers
+        self.head_batch_norm = head_batch_norm
+        self.norm_last_layer = norm_last_layer
+        self.synchronized_bn = synchronized_bn
+        self.head = DINOHead(
+            out_dim=out_dim,
+            hidden_dim=hidden_dim,
+            bottleneck_dim=bottleneck_dim,
+            num_layers=head_layers,
+            batch_norm=head_batch_norm,
+            norm_last_layer=norm_last_layer,
+            synchronized=synchronized_bn,
+            dtype="float32",  # cosine logits / 0.04 need float32 under mixed precision
+            name="head",
+        )
+        self.center = self.add_weight(
+            shape=(out_dim,), initializer="zeros", trainable=False, autocast=False, name="center"
+        )
+        # Global mean of this step's teacher outputs, applied to the centre after the step.
+        self.batch_center = self.add_weight(
+            shape=(out_dim,),
+            initializer="zeros",
+            trainable=False,
+            autocast=False,
+            name="batch_center",
+        )
+        self.build()
+        self._check_views()
+
+    # ----------------------------------------------------------------------------- hooks
+    def default_augmenter(self):
+        return multicrop(self.image_shape)
+
+    def build_heads(self, feature_shape):
+        self.head.build(feature_shape)
+        self.teacher_encoder = self.make_teacher(self.encoder)
+        self.teacher_head = self.make_teacher(self.head)
+        _without_stochastic_depth(self.teacher_encoder)
+
+    def view_shape(self, index):
+        """Global views (0, 1) must match the encoder input; local views may be any size."""
+        if index < _GLOBAL_VIEWS:
+            return self.image_shape
+        return (None, None, self.image_shape[-1])
+
+    @property
+    def export_encoder(self):
+        """The backbone to evaluate and export: the teacher encoder (DINO, Sec. 3.1)."""
+        return self.teacher_encoder
+
+    def teacher_temp_at(self, step):
+        """Teacher temperature at optimizer step ``step`` (linear warm-up, then constant)."""
+        if not self.warmup_teacher_temp_steps:
+            return tf.constant(self.teacher_temp, tf.float32)
+        progress = tf.minimum(
+            tf.cast(step, tf.float32) / float(self.warmup_teacher_temp_steps), 1.0
+        )
+        return self.warmup_teacher_temp + (self.teacher_temp - self.warmup_teacher_temp) * progress
+
+    def compute_ssl_loss(self, views, training):
+        if len(views) < _GLOBAL_VIEWS:
+            raise ValueError(
+                f"DINO needs 2 global views (then any number of local views); received "
+                f"{len(views)} view(s). Fix: use keras_ssl.augment.multicrop.multicrop(...)."
+            )
+        batch = tf.shape(views[0])[0]
+        optimizer = getattr(self, "optimizer", None)  # None before compile()
+        step = optimizer.iterations if optimizer is not None else 0
+        global_batch = tf.concat(views[:_GLOBAL_VIEWS], axis=0)
+        features = [self.encoder(global_batch, training=training)]
+        for group in _size_groups(views[_GLOBAL_VIEWS:]):
+            features.append(encode_at_any_size(self.encoder, tf.concat(group, 0), training))
+        freeze = step < self.freeze_last_layer_steps if self.freeze_last_layer_steps else None
+        student = self.head(
+            tf.concat(features, axis=0), training=training, freeze_prototypes=freeze
+        )
+        teacher_features = self.teacher_encoder(global_batch, training=training)
+        teacher = self.teacher_head(teacher_features, training=training)
+        student = tf.reshape(tf.cast(student, tf.float32), [len(views), batch, self.out_dim])
+        teacher = tf.reshape(tf.cast(teacher, tf.float32), [_GLOBAL_VIEWS, batch, self.out_dim])
+        teacher = tf.stop_gradient(teacher)
+        temperature = self.teacher_temp_at(step)
+        losses = dino_loss(teacher, student, self.center, self.student_temp, temperature)
+        targets = teacher_probabilities(teacher, self.center, temperature)
+        entropy = -tf.reduce_mean(tf.reduce_sum(tf.math.xlogy(targets, targets), axis=-1))
+        # The centre follows the mean teacher output of the GLOBAL batch (all replicas).
+        total = distribute.all_reduce_sum(tf.reduce_sum(teacher, axis=[0, 1]))
+        count = distribute.all_reduce_sum(tf.cast(_GLOBAL_VIEWS * batch, tf.float32))
+        self.batch_center.assign(total / count)
+        terms = {"loss": tf.reduce_mean(losses), "teacher_entropy": entropy}
+        return terms, tf.cast(teacher_features[:batch], tf.float32)
+
+    def after_optimizer_step(self):
+        super().after_optimizer_step()  # EMA of the teacher encoder and head
+        m = self.center_momentum
+        self.center.assign(self.center * m + self.batch_center * (1.0 - m))
+
+    # ------------------------------------------------------------------------- checks
+    def _check_views(self):
+        """Checks the augmenter's view sizes against the encoder, when it can tell them."""
+        try:
+            shapes = self.augmenter.compute_output_shape((None, *self.image_shape))
+        except (NotImplementedError, TypeError, ValueError, AttributeError):
+            return  # a foreign augmenter: views are checked when they arrive
+        if not isinstance(shapes, (tuple, list)) or not all(
+            isinstance(s, (tuple, list)) for s in shapes
+        ):
+            return
+        if len(shapes) < _GLOBAL_VIEWS:
+            raise ValueError(
+                f"DINO needs an augmenter with 2 global views (then local views); received one "
+                f"with {len(shapes)} view(s). Fix: use keras_ssl.augment.multicrop.multicrop()."
+            )
+        for index, shape in enumerate(shapes[:_GLOBAL_VIEWS]):
+            if tuple(shape[1:]) != tuple(self.image_shape):
+                raise ValueError(
+                    f"DINO's global views feed the teacher, so they must have the encoder's "
+                    f"input shape {self.image_shape}; the augmenter's view {index} has shape "
+                    f"{tuple(shape[1:])}. Fix: build the augmenter with global_size=None (the "
+                    "image size) or the encoder with that input shape."
+                )
+        checked = {tuple(self.image_shape)}
+        for shape in shapes[_GLOBAL_VIEWS:]:
+            shape = tuple(shape[1:])
+            if shape in checked:
+                continue
+            checked.add(shape)
+            try:
+                encode_at_any_size(self.encoder, keras.KerasTensor((None, *shape)), False)
+            except ValueError as error:
+                detail = " ".join(re.sub(r"\x1b\[[0-9;]*m", "", str(error)).split())
+                detail = detail.split(" Arguments received")[0]
+                raise ValueError(
+                    f"DINO encodes local crops at their own size, but encoder "
+                    f"{self.encoder.name!r} cannot take {shape} images ({detail[:400]}). Fix: use "
+                    "local crops it accepts (a multiple of a ViT's patch size), or "
+                    "multicrop(..., local_size=<the global size>) to resize local crops to the "
+                    "encoder input (any encoder, more compute)."
+                ) from error
+
+    # ------------------------------------------------------------------ serialisation
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "out_dim": self.out_dim,
+            "hidden_dim": self.hidden_dim,
+            "bottleneck_dim": self.bottleneck_dim,
+            "head_layers": self.head_layers,
+            "head_batch_norm": self.head_batch_norm,
+            "norm_last_layer": self.norm_last_layer,
+            "synchronized_bn": self.synchronized_bn,
+            "student_temp": self.student_temp,
+            "teacher_temp": self.teacher_temp,
+            "warmup_teacher_temp": self.warmup_teacher_temp,
+            "warmup_teacher_temp_steps": self.warmup_teacher_temp_steps,
+            "center_momentum": self.center_momentum,
+            "freeze_last_layer_steps": self.freeze_last_layer_steps,
+        }

@@ -1,0 +1,362 @@
+import copy
+import importlib.util
+import pathlib
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_ssl import backbones, experiment, testing
+from keras_ssl.augment.flip import RandomHorizontalFlip
+from keras_ssl.datasets import fashion_mnist
+from keras_ssl.datasets.pipeline import make_ssl_dataset
+from keras_ssl.methods.cpc import CPC, _step_logits, cpc_info_nce
+
+GLOBAL_BATCH = 8
+IMAGE_SHAPE = (12, 12, 1)  # 4-px patches, stride 2: a 5x5 grid
+CONFIG = pathlib.Path(__file__).parents[2] / "configs" / "cpc_fashion_mnist.py"
+
+
+def make_encoder(patch=4, synchronized_bn=True):
+    return backbones.SmallResNet((patch, patch, 1), widths=(4, 8), synchronized_bn=synchronized_bn)
+
+
+def make_model(**kwargs):
+    options = {
+        "image_shape": IMAGE_SHAPE,
+        "prediction_steps": 3,  # steps 2 and 3: 4-px patches with stride 2 overlap at step 1
+        "context_blocks": 1,
+        "probe_classes": 3,
+    }
+    return CPC(make_encoder(), **{**options, **kwargs})
+
+
+def make_data(steps=2, seed=0):
+    rng = np.random.default_rng(seed)
+    n = steps * GLOBAL_BATCH
+    return {
+        "views": (rng.random((n, *IMAGE_SHAPE), dtype=np.float32),),
+        "labels": rng.integers(0, 3, n),
+    }
+
+
+def numpy_patches(images, patch, stride, grid):
+    return np.stack(
+        [
+            np.stack(
+                [
+                    images[:, r * stride : r * stride + patch, c * stride : c * stride + patch]
+                    for c in range(grid)
+                ],
+                axis=1,
+            )
+            for r in range(grid)
+        ],
+        axis=1,
+    )
+
+
+# ------------------------------------------------------------------------------ battery
+def test_fit_updates_weights():
+    history = testing.check_fit_updates(make_model, make_data(), GLOBAL_BATCH)
+    assert set(history) == {"loss", "cpc_accuracy", "probe_loss", "probe_accuracy"}
+
+
+def test_two_replicas_equal_one():
+    # Each replica encodes its own images; the patch encodings z are gathered from both
+    # replicas, so every prediction scores the same 8 * 25 candidates as on one device and its
+    # target index is offset by the replica's first image. The backbone's synchronized
+    # BatchNorm makes the patch statistics global. CPC keeps no state outside its weights
+    # (BatchNorm moving statistics are weights and are compared too).
+    testing.check_replica_equivalence(make_model, make_data(), GLOBAL_BATCH)
+
+
+def test_xla_step_matches_plain_step():
+    testing.check_xla_step(make_model, make_data(), GLOBAL_BATCH)
+
+
+def test_keras_round_trip(tmp_path):
+    restored = testing.check_save_load(make_model, make_data(), GLOBAL_BATCH, tmp_path)
+    assert restored.patch_encoder.input_shape == (None, 4, 4, 1)
+    assert restored.encoder.input_shape == (None, *IMAGE_SHAPE)
+
+
+def test_export_serves_whole_images_in_fresh_process(tmp_path):
+    # The exported encoder is the whole-image one: patch grid -> patch encoder -> grid mean.
+    testing.check_export(make_model, make_data(steps=1), GLOBAL_BATCH, tmp_path)
+
+
+# --------------------------------------------------------------------------------- loss
+def test_positive_indices_by_hand():
+    # Global batch of 2 images, a 3x2 grid: patch (image i, row r, col c) is key (i*3 + r)*2 + c.
+    all_z = tf.zeros((2, 3, 2, 1))
+    _, labels = _step_logits(tf.zeros((2, 2, 2, 1)), all_z, step=1, offset=0)
+    # Queries (i, r, c) for context rows r = 0, 1; targets one row below.
+    np.testing.assert_array_equal(labels, [2, 3, 4, 5, 8, 9, 10, 11])
+    _, labels = _step_logits(tf.zeros((2, 1, 2, 1)), all_z, step=2, offset=0)
+    np.testing.assert_array_equal(labels, [4, 5, 10, 11])
+    # The second replica (offset 1) holds image 1 only.
+    _, labels = _step_logits(tf.zeros((1, 2, 2, 1)), all_z, step=1, offset=1)
+    np.testing.assert_array_equal(labels, [8, 9, 10, 11])
+
+
+def flat_cpc_loss(prediction_a, prediction_b, all_z, offset, first_step):
+    losses = cpc_info_nce([prediction_a, prediction_b], all_z, offset, first_step)
+    return np.concatenate([np.asarray(loss).reshape(-1) for loss in losses])
+
+
+def numpy_cpc_loss(prediction_a, prediction_b, all_z, offset, first_step):
+    """From the paper: -log softmax over every patch of the batch of p . z, at the target."""
+    n_total, rows, cols, dim = all_z.shape
+    keys = all_z.reshape(-1, dim).astype(np.float64)
+    out = []
+    for step, prediction in ((first_step, prediction_a), (first_step + 1, prediction_b)):
+        for i in range(prediction.shape[0]):
+            for r in range(rows - step):
+                for c in range(cols):
+                    scores = keys @ prediction[i, r, c].astype(np.float64)
+                    target = ((offset + i) * rows + r + step) * cols + c
+                    log_norm = np.log(np.sum(np.exp(scores - scores.max()))) + scores.max()
+                    out.append(log_norm - scores[target])
+    return np.array(out)
+
+
+def test_cpc_info_nce_hand_value_and_numpy_reference():
+    # Two images, two rows, one column, d = 1: keys z = [0, 1 | 0, 2] (image 0 rows 0-1, image
+    # 1 rows 0-1). Image 0 predicts p = 1 for its row 1 (key 1): scores [0, 1, 0, 2] and loss
+    # log(1 + e + 1 + e^2) - 1. Image 1 predicts p = 0: all scores 0, loss log 4.
+    z = np.array([0.0, 1.0, 0.0, 2.0], np.float32).reshape(2, 2, 1, 1)
+    prediction = np.array([1.0, 0.0], np.float32).reshape(2, 1, 1, 1)
+    (losses,) = cpc_info_nce([prediction], z)
+    expected = [np.log(2 + np.e + np.e**2) - 1, np.log(4.0)]
+    np.testing.assert_allclose(np.asarray(losses).reshape(-1), expected, rtol=1e-6)
+
+    rng = np.random.default_rng(0)
+    all_z = rng.normal(size=(3, 5, 3, 5)).astype(np.float32)
+    for first_step in (1, 2):
+        inputs = {
+            "prediction_a": rng.normal(size=(2, 5 - first_step, 3, 5)).astype(np.float32),
+            "prediction_b": rng.normal(size=(2, 4 - first_step, 3, 5)).astype(np.float32),
+            "all_z": all_z,
+            "offset": 1,
+            "first_step": first_step,
+        }
+        # No keras.losses.Loss wrapper: the loss needs the gathered grid and an offset besides
+        # (y_true, y_pred), so it lives as the pure function the method calls.
+        testing.run_loss_test(flat_cpc_loss, inputs, reference_fn=numpy_cpc_loss)
+
+
+def test_split_over_replicas_equals_the_global_loss():
+    rng = np.random.default_rng(1)
+    all_z = rng.normal(size=(4, 3, 2, 3)).astype(np.float32)
+    predictions = [rng.normal(size=(4, 3 - k, 2, 3)).astype(np.float32) for k in (1, 2)]
+    whole = cpc_info_nce(predictions, all_z)
+    for offset in (0, 2):
+        part = cpc_info_nce([p[offset : offset + 2] for p in predictions], all_z, offset=offset)
+        for got, want in zip(part, whole):
+            np.testing.assert_allclose(got, np.asarray(want)[offset : offset + 2], rtol=1e-6)
+
+
+def test_cpc_info_nce_bad_shapes_raise():
+    with pytest.raises(ValueError, match=r"all_z.*\[batch, rows, cols, dim\]; received shape"):
+        cpc_info_nce([np.zeros((1, 1, 2, 3))], np.zeros((2, 3, 3)))
+    with pytest.raises(ValueError, match=r"predictions\[0\] \(step k=1\).*\[n, 2, 2, 3\]"):
+        cpc_info_nce([np.zeros((1, 3, 2, 3))], np.zeros((1, 3, 2, 3)))
+    with pytest.raises(ValueError, match=r"predictions\[1\] \(step k=3\).*\[n, 0, 2, 3\]"):
+        cpc_info_nce([np.zeros((1, 1, 2, 3))] * 2, np.zeros((1, 3, 2, 3)), first_step=2)
+
+
+def test_reported_loss_is_cpc_info_nce_of_the_model():
+    keras.utils.set_random_seed(0)
+    model = make_model(probe_classes=None)
+    model.compile(optimizer=keras.optimizers.SGD(0.1))
+    twin = CPC.from_config(model.get_config())
+    twin.set_weights(model.get_weights())
+    (view,) = make_data(steps=1)["views"]
+    z = twin.grid_encoder(tf.constant(view), training=True)
+    predictions = twin.predict_rows(twin.context(z))
+    assert twin.first_step == 2 and len(predictions) == 2
+    losses = cpc_info_nce(predictions, z, first_step=2)
+    expected = np.mean([np.mean(loss) for loss in losses])  # mean over steps of step means
+    hits = []
+    for step, prediction in enumerate(predictions, start=2):
+        logits, labels = _step_logits(prediction, z, step, 0)
+        hits.append(np.mean(np.argmax(logits, axis=1) == labels))
+    logs = model.train_on_batch({"views": (view,)}, return_dict=True)
+    np.testing.assert_allclose(logs["loss"], expected, rtol=1e-5)
+    np.testing.assert_allclose(logs["cpc_accuracy"], np.mean(hits), rtol=1e-6)
+
+
+# ------------------------------------------------------------------------------- model
+def test_context_at_a_row_ignores_everything_below_it():
+    keras.utils.set_random_seed(1)
+    model = make_model()
+    rng = np.random.default_rng(2)
+    images = rng.random((2, *IMAGE_SHAPE)).astype(np.float32)
+    z = model.grid_encoder(images, training=False)
+    context = np.asarray(model.context(z))
+    for r in range(5):
+        # Patch row r covers image rows 2r .. 2r + 3; rows from 2r + 4 on lie in lower patches.
+        changed = images.copy()
+        changed[:, 2 * r + 4 :] = rng.random(changed[:, 2 * r + 4 :].shape)
+        z_changed = model.grid_encoder(changed, training=False)
+        new_context = np.asarray(model.context(z_changed))
+        np.testing.assert_array_equal(new_context[:, : r + 1], context[:, : r + 1])
+        if r < 4:
+            assert not np.allclose(new_context[:, r + 1 :], context[:, r + 1 :])
+        # Predictions made from rows <= r are unchanged too.
+        for old, new in zip(model.predict_rows(context), model.predict_rows(new_context)):
+            np.testing.assert_array_equal(np.asarray(new)[:, : r + 1], np.asarray(old)[:, : r + 1])
+    # Directly on the context network: changing z below row r leaves rows <= r unchanged.
+    z = rng.normal(size=(2, 5, 5, 8)).astype(np.float32)
+    base = np.asarray(model.context(z))
+    for r in range(4):
+        changed = z.copy()
+        changed[:, r + 1 :] += 1.0
+        np.testing.assert_array_equal(
+            np.asarray(model.context(changed))[:, : r + 1], base[:, : r + 1]
+        )
+
+
+def test_encoder_maps_whole_images_to_the_mean_patch_encoding():
+    keras.utils.set_random_seed(2)
+    model = make_model()
+    assert model.encoder.input_shape == (None, *IMAGE_SHAPE)
+    assert model.patch_encoder.input_shape == (None, 4, 4, 1)
+    assert model.grid_size == (5, 5) and model.patch_stride == (2, 2)
+    images = np.random.default_rng(3).integers(0, 256, (3, *IMAGE_SHAPE), dtype=np.uint8)
+    floats = images.astype(np.float32) / 255.0
+    patches = numpy_patches(floats, 4, 2, 5).reshape(-1, 4, 4, 1)
+    expected = np.asarray(model.patch_encoder(patches, training=False)).reshape(3, 25, 8)
+    expected = expected.mean(axis=1)
+    np.testing.assert_allclose(model.encoder(floats), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(model.predict(images, verbose=0), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_first_step_defaults_to_the_first_row_that_shares_no_pixels():
+    # 4-px patches with stride 2: the next row overlaps by 2 px, the one after does not.
+    model = make_model()
+    assert model.first_step == 2
+    assert [p.name for p in model.predictors] == ["predictor_2", "predictor_3"]
+    assert len(make_model(first_step=1).predictors) == 3
+    assert make_model(prediction_steps=1).first_step == 1  # capped at K
+    assert make_model(patch_stride=4, prediction_steps=2).first_step == 1  # rows 4 px apart
+
+
+def test_an_image_encoder_is_rebuilt_for_patches_with_its_weights():
+    keras.utils.set_random_seed(3)
+    image_encoder = backbones.SmallResNet((28, 28, 1), widths=(4, 8))
+    model = CPC(image_encoder, prediction_steps=5)
+    # Default geometry: a quarter of the side (7 px) with stride 3, an 8x8 grid; rows 3 below
+    # are the first that share no pixels with the context row (3 * 3 >= 7).
+    assert model.patch_size == (7, 7) and model.patch_stride == (3, 3)
+    assert model.first_step == 3 and [p.name for p in model.predictors] == [
+        "predictor_3",
+        "predictor_4",
+        "predictor_5",
+    ]
+    assert model.grid_size == (8, 8) and model.image_shape == (28, 28, 1)
+    assert model.patch_encoder.input_shape == (None, 7, 7, 1)
+    assert model.patch_encoder is not image_encoder
+    for rebuilt, original in zip(model.patch_encoder.weights, image_encoder.weights):
+        np.testing.assert_array_equal(rebuilt, original)
+    config = model.get_config()
+    assert config["image_shape"] == (28, 28, 1) and config["patch_size"] == (7, 7)
+    twin = CPC.from_config(copy.deepcopy(config))  # now given the patch encoder and the image shape
+    assert twin.get_config() == config
+    with pytest.raises(ValueError, match="could not rebuild the image encoder"):
+        flat = keras.Sequential(
+            [keras.Input((12, 12, 1)), keras.layers.Flatten(), keras.layers.Dense(4)]
+        )
+        CPC(flat, prediction_steps=2)
+
+
+def test_default_augmenter_is_one_flipped_view_and_extra_views_are_ignored():
+    model = make_model()
+    assert model.augmenter.num_views == 1
+    (pipeline,) = model.augmenter.pipelines
+    assert [type(layer) for layer in pipeline] == [RandomHorizontalFlip]
+    images = np.random.default_rng(4).random((4, *IMAGE_SHAPE)).astype(np.float32)
+    one, _ = model.compute_ssl_loss((tf.constant(images),), training=False)
+    two, _ = model.compute_ssl_loss((tf.constant(images), tf.zeros_like(images)), training=False)
+    np.testing.assert_allclose(float(two["loss"]), float(one["loss"]), rtol=1e-6)
+
+
+def test_trains_from_raw_images_and_learns():
+    keras.utils.set_random_seed(0)
+    model = make_model(probe_classes=None)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    # Smooth random images (3x3 grids upsampled): lower rows follow from upper ones.
+    grids = np.random.default_rng(0).random((64, 3, 3, 1))
+    images = tf.cast(tf.image.resize(grids, IMAGE_SHAPE[:2]) * 255, tf.uint8).numpy()
+    dataset = make_ssl_dataset(images, batch_size=16, augmenter=model.augmenter, seed=1)
+    history = model.fit(dataset, epochs=24, verbose=0).history
+    # Every prediction picks among 16 images x 25 patches = 400 candidates: a loss of log(400)
+    # and an accuracy of 1/400 are chance. Measured: 6.44 -> 4.70, accuracy 0.003 -> 0.029.
+    assert history["loss"][-1] < history["loss"][0] - 1.0
+    assert history["loss"][-1] < np.log(400) - 0.8
+    assert history["cpc_accuracy"][-1] > 5 / 400
+
+
+def test_trains_from_its_config(tmp_path):
+    spec = importlib.util.spec_from_file_location(CONFIG.stem, CONFIG)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    config = module.get_config()
+    assert config.method == "cpc"
+    config.data.data_dir = str(fashion_mnist.EMBEDDED_DIR)
+    config.data.train_examples = 128
+    config.data.probe_train_examples = 200
+    config.data.probe_test_examples = 50
+    config.backbone_kwargs = {"widths": (4, 8)}
+    config.batch_size = 32
+    config.epochs = 1
+    config.precision = "float32"
+    config.time_budget_minutes = None
+    config.probes.linear_epochs = 1
+    config.probes.collapse_every_epochs = 0
+    config.export = False  # check_export covers the export
+    model, history = experiment.train(config, str(tmp_path), verbose=0)
+    assert isinstance(model, CPC)
+    assert model.grid_size == (6, 6) and model.patch_encoder.input_shape == (None, 8, 8, 1)
+    assert np.isfinite(history["loss"][0]) and 0 <= history["knn_accuracy"][0] <= 1
+    assert 0 <= history["linear_accuracy"][0] <= 1
+
+
+# ------------------------------------------------------------------------------ errors
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"prediction_steps": 5}, r"prediction_steps=5 for a grid of 5 rows.*<= 4"),
+        ({"prediction_steps": 0}, "prediction_steps.*positive int; received 0"),
+        ({"first_step": 0}, "first_step.*positive int; received 0"),
+        ({"first_step": 4}, "received first_step=4, prediction_steps=3"),
+        ({"patch_stride": 0}, "patch_stride.*received 0"),
+        ({"patch_stride": -2}, "patch_stride.*received -2"),
+        ({"patch_size": 5}, r"patch_size.*5 does not match the patch encoder's input size"),
+        ({"grid_size": (6, 5)}, "grid of 6 patches along the height needs 14 pixels"),
+        ({"image_shape": (3, 3, 1)}, "Patches of height 4 do not fit in images of height 3"),
+        ({"image_shape": (12, 12, 3)}, "has 3 channels but the patch encoder takes 1"),
+        ({"image_shape": (12, 0, 1)}, r"image_shape.*received \(12, 0, 1\)"),
+        ({"context_dim": 0}, "context_dim.*received 0"),
+        ({"context_blocks": -1}, "context_blocks.*received -1"),
+        ({"context_kernel_size": 2}, "kernel_size.*odd.*received 2"),
+    ],
+)
+def test_bad_arguments_raise(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        make_model(**kwargs)
+
+
+def test_image_encoder_with_a_grid_too_large_raises():
+    encoder = backbones.SmallResNet((12, 12, 1), widths=(4,))
+    with pytest.raises(ValueError, match="Patches of height 16 do not fit in images of height 12"):
+        CPC(encoder, patch_size=16)
+    with pytest.raises(ValueError, match=r"patch_size.*received 0"):
+        CPC(encoder, patch_size=0)
+    # 12 px, default 3-px patches with stride 1: 10 rows, so 10 steps are too many.
+    with pytest.raises(ValueError, match="prediction_steps=10 for a grid of 10 rows"):
+        CPC(encoder, prediction_steps=10)
+    with pytest.raises(ValueError, match="keras.Model"):
+        CPC(lambda x: x)

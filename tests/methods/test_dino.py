@@ -1,0 +1,363 @@
+import importlib.util
+import os
+import pathlib
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_ssl import backbones, experiment, testing
+from keras_ssl.augment import MultiViewAugmenter, RandomResizedCrop
+from keras_ssl.augment.multicrop import multicrop
+from keras_ssl.backbones.vit import DropPath, ViTTiny
+from keras_ssl.datasets import fashion_mnist
+from keras_ssl.datasets.pipeline import make_ssl_dataset
+from keras_ssl.losses.distillation import dino_loss
+from keras_ssl.methods.dino import DINO
+
+GLOBAL_BATCH = 8
+HEAD = {"out_dim": 32, "hidden_dim": 16, "bottleneck_dim": 8}
+
+
+def tiny_vit():
+    return ViTTiny((8, 8, 1), patch_size=4, dim=16, depth=2, num_heads=2)
+
+
+def make_model(encoder=None, **kwargs):
+    options = {
+        "augmenter": multicrop((8, 8, 1), local_size=4, num_local=2),
+        "warmup_teacher_temp_steps": 3,  # schedules move every step, so resuming must restore them
+        "momentum_steps": 4,
+        **HEAD,
+    }
+    return DINO(encoder or tiny_vit(), **{**options, **kwargs})
+
+
+def make_resnet_model(**kwargs):
+    encoder = backbones.SmallResNet((8, 8, 1), widths=(4, 8), synchronized_bn=True)
+    options = {"head_batch_norm": True, "synchronized_bn": True, "probe_classes": 3}
+    return make_model(encoder, **{**options, **kwargs})
+
+
+def make_data(steps=2, seed=0, num_local=2):
+    rng = np.random.default_rng(seed)
+    n = steps * GLOBAL_BATCH
+    views = tuple(rng.random((n, 8, 8, 1), dtype=np.float32) for _ in range(2))
+    views += tuple(rng.random((n, 4, 4, 1), dtype=np.float32) for _ in range(num_local))
+    return {"views": views, "labels": rng.integers(0, 3, n)}
+
+
+def state(model):
+    """Every piece of DINO state: teacher encoder and head, centre, pending batch centre."""
+    teacher = model.teacher_encoder.weights + model.teacher_head.weights
+    values = {f"teacher_{i}": keras.ops.convert_to_numpy(w) for i, w in enumerate(teacher)}
+    values["center"] = model.center.numpy()
+    values["batch_center"] = model.batch_center.numpy()
+    return values
+
+
+# ------------------------------------------------------------------------------- battery
+def test_fit_updates_weights():
+    testing.check_fit_updates(make_model, make_data(), GLOBAL_BATCH)
+
+
+def test_two_replicas_equal_one_with_global_centre():
+    testing.check_replica_equivalence(make_model, make_data(), GLOBAL_BATCH, state_fn=state)
+
+
+@pytest.mark.slow
+def test_two_replicas_equal_one_with_a_synchronized_batch_norm_resnet():
+    # Synchronized BatchNorm sums the moments over replicas in another order than one device;
+    # through the backbone's and the head's BatchNorms (8 examples per replica) that float32
+    # noise reaches about 1e-6 in the teacher outputs and the centre (measured: 1.08e-6).
+    testing.check_replica_equivalence(
+        make_resnet_model, make_data(), GLOBAL_BATCH, state_fn=state, atol=3e-6
+    )
+
+
+def test_xla_step_matches_plain_step():
+    testing.check_xla_step(make_model, make_data(), GLOBAL_BATCH)
+
+
+def test_keras_round_trip_restores_teacher_centre_and_schedules(tmp_path):
+    restored = testing.check_save_load(
+        make_model, make_data(), GLOBAL_BATCH, tmp_path, state_fn=state
+    )
+    assert int(restored.optimizer.iterations) == 2
+    # Warm-up over 3 steps: 0.04 + 0.03 * 2 / 3 at step 2, from the restored optimizer.
+    assert float(restored.teacher_temp_at(restored.optimizer.iterations)) == pytest.approx(0.06)
+
+
+def test_export_serves_the_teacher_encoder(tmp_path):
+    # check_export compares the served embeddings with model(images), which DINO computes with
+    # its export_encoder, the teacher (DINO evaluates the teacher).
+    model = make_model()
+    assert model.export_encoder is model.teacher_encoder
+    testing.check_export(make_model, make_data(steps=1), GLOBAL_BATCH, tmp_path)
+
+
+# ------------------------------------------------------------------------- DINO specifics
+def _twin(model):
+    twin = DINO.from_config(model.get_config())
+    twin.set_weights(model.get_weights())
+    return twin
+
+
+def test_one_step_loss_centre_and_teacher_follow_the_paper():
+    keras.utils.set_random_seed(0)
+    model = make_model(momentum=0.9, momentum_steps=None)
+    model.compile(optimizer=keras.optimizers.SGD(0.1))
+    model.center.assign(np.linspace(-0.5, 0.5, 32).astype(np.float32))  # an old centre
+    twin = _twin(model)
+    views = tuple(tf.constant(v) for v in make_data(steps=1)["views"])
+    # Expected: teacher (EMA copies) on the 2 global crops, student on every crop at its size.
+    globals_ = tf.concat(views[:2], 0)
+    teacher = twin.teacher_head(twin.teacher_encoder(globals_, training=True), training=True)
+    student_features = [
+        twin.encoder(globals_, training=True),
+        twin.encoder.call(tf.concat(views[2:], 0), training=True),
+    ]
+    student = twin.head(tf.concat(student_features, 0), training=True)
+    teacher = tf.reshape(teacher, [2, GLOBAL_BATCH, 32])
+    student = tf.reshape(student, [4, GLOBAL_BATCH, 32])
+    old_center = model.center.numpy()
+    expected = np.mean(dino_loss(teacher, student, old_center, 0.1, 0.04))  # step 0: 0.04
+    logs = model.train_on_batch({"views": views}, return_dict=True)
+    np.testing.assert_allclose(logs["loss"], expected, rtol=1e-5)
+    # Centre: EMA (0.9) toward the mean teacher output over both global crops, after the step.
+    batch_mean = tf.reduce_mean(tf.reshape(teacher, [-1, 32]), axis=0).numpy()
+    np.testing.assert_allclose(
+        model.center.numpy(), 0.9 * old_center + 0.1 * batch_mean, rtol=1e-5, atol=1e-6
+    )
+    # Teacher: t <- 0.9 t + 0.1 s for every trainable weight of encoder and head.
+    pairs = list(
+        zip(model.encoder.weights, model.teacher_encoder.weights, twin.teacher_encoder.weights)
+    )
+    pairs += list(zip(model.head.weights, model.teacher_head.weights, twin.teacher_head.weights))
+    for online, teacher_weight, before in pairs:
+        if online.trainable:
+            np.testing.assert_allclose(
+                teacher_weight.numpy(),
+                0.9 * before.numpy() + 0.1 * online.numpy(),
+                rtol=1e-6,
+                atol=1e-6,
+            )
+
+
+def test_teacher_temperature_warms_up_linearly():
+    model = make_model(warmup_teacher_temp_steps=10)
+    temps = [float(model.teacher_temp_at(step)) for step in (0, 5, 10, 50)]
+    np.testing.assert_allclose(temps, [0.04, 0.055, 0.07, 0.07], rtol=1e-6)
+    assert float(make_model(warmup_teacher_temp_steps=None).teacher_temp_at(0)) == pytest.approx(
+        0.07
+    )
+
+
+def test_local_crops_reach_only_the_student():
+    keras.utils.set_random_seed(0)
+    model = make_model()
+    data, other = make_data(steps=1), make_data(steps=1, seed=5)
+    views = tuple(tf.constant(v) for v in data["views"])
+    mixed = views[:2] + tuple(tf.constant(v) for v in other["views"][2:])  # new local crops
+    terms, _ = model.compute_ssl_loss(views, training=True)
+    batch_center = model.batch_center.numpy()
+    mixed_terms, _ = model.compute_ssl_loss(mixed, training=True)
+    assert abs(float(terms["loss"]) - float(mixed_terms["loss"])) > 1e-4  # the student sees them
+    np.testing.assert_array_equal(model.batch_center.numpy(), batch_center)  # the teacher not
+    np.testing.assert_array_equal(terms["teacher_entropy"], mixed_terms["teacher_entropy"])
+
+
+def test_frozen_prototypes_stay_fixed_for_the_first_steps():
+    keras.utils.set_random_seed(0)
+    model = make_model(freeze_last_layer_steps=2)
+    model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9))
+    data = make_data(steps=3)
+    initial = model.head.prototypes.numpy().copy()
+    bottleneck = model.head.bottleneck.kernel.numpy().copy()
+    model.fit(testing.make_dataset(data, GLOBAL_BATCH), epochs=2, steps_per_epoch=1, verbose=0)
+    np.testing.assert_array_equal(model.head.prototypes.numpy(), initial)
+    assert not np.array_equal(model.head.bottleneck.kernel.numpy(), bottleneck)
+    model.fit(testing.make_dataset(data, GLOBAL_BATCH).skip(2), epochs=1, verbose=0)
+    assert not np.array_equal(model.head.prototypes.numpy(), initial)
+
+
+def test_predict_and_export_encoder_use_the_teacher():
+    model = make_model()
+    for weight in model.teacher_encoder.weights:  # let the teacher drift from the student
+        weight.assign(weight * 1.5 + 0.01)
+    images = np.random.default_rng(0).integers(0, 256, (4, 8, 8, 1), dtype=np.uint8)
+    pixels = images.astype(np.float32) / 255.0
+    teacher = model.teacher_encoder(pixels, training=False).numpy()
+    student = model.encoder(pixels, training=False).numpy()
+    assert model.export_encoder is model.teacher_encoder
+    np.testing.assert_allclose(model.predict(images, verbose=0), teacher, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(teacher, student, atol=1e-3)
+
+
+def test_only_the_student_uses_stochastic_depth():
+    encoder = ViTTiny((8, 8, 1), patch_size=4, dim=16, depth=2, num_heads=2, drop_path_rate=0.5)
+    model = make_model(encoder)
+    rates = [layer.rate for layer in model.encoder.layers if isinstance(layer, DropPath)]
+    teacher = [layer.rate for layer in model.teacher_encoder.layers if isinstance(layer, DropPath)]
+    assert rates == [0.5, 0.5] and teacher == [0.0, 0.0]
+    images = np.random.default_rng(0).random((16, 8, 8, 1)).astype(np.float32)
+    np.testing.assert_array_equal(
+        model.teacher_encoder(images, training=True), model.teacher_encoder(images, training=True)
+    )
+
+
+def test_default_augmenter_is_dino_multicrop():
+    encoder = ViTTiny((28, 28, 1), patch_size=4, dim=16, depth=1, num_heads=2)
+    model = DINO(encoder, **HEAD)
+    shapes = model.augmenter.compute_output_shape((None, 28, 28, 1))
+    assert shapes == ((None, 28, 28, 1),) * 2 + ((None, 12, 12, 1),) * 8
+    config = model.get_config()
+    assert (config["momentum"], config["student_temp"], config["center_momentum"]) == (
+        0.996,
+        0.1,
+        0.9,
+    )
+    assert (config["warmup_teacher_temp"], config["teacher_temp"]) == (0.04, 0.07)
+    paper = DINO(encoder, augmenter=model.augmenter)
+    assert (paper.out_dim, paper.hidden_dim, paper.bottleneck_dim, paper.head_layers) == (
+        65536,
+        2048,
+        256,
+        3,
+    )
+
+
+def test_trains_from_the_input_pipeline_and_learns():
+    # DINO's loss is not monotone at first: the near one-hot teacher of a random network is
+    # flattened by the centre within a few steps (the loss rises), then the student learns to
+    # predict the teacher across crops: the loss and the student-teacher KL
+    # (loss - teacher entropy) fall, and the teacher collapses neither to one prototype
+    # (entropy 0) nor to the uniform distribution (entropy log K).
+    keras.utils.set_random_seed(0)
+    augmenter = multicrop(
+        (8, 8, 1), local_size=4, num_local=2, global_scale=(0.5, 1.0), local_scale=(0.2, 0.5)
+    )
+    model = DINO(
+        tiny_vit(),
+        augmenter=augmenter,
+        out_dim=64,
+        hidden_dim=32,
+        bottleneck_dim=16,
+        teacher_temp=0.04,
+    )
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    grids = np.random.default_rng(0).random((64, 4, 4, 1))
+    images = tf.cast(tf.image.resize(grids, (8, 8)) * 255, tf.uint8).numpy()
+    dataset = make_ssl_dataset(images, batch_size=16, augmenter=augmenter, seed=1, repeat=True)
+    history = model.fit(dataset, epochs=8, steps_per_epoch=8, verbose=0).history
+    loss, entropy = np.array(history["loss"]), np.array(history["teacher_entropy"])
+    kl = loss - entropy
+    peak = int(np.argmax(loss))
+    assert loss[-1] < loss[peak] - 0.5 and kl[-1] < 0.5 * kl[peak]
+    assert 1.0 < entropy[-1] < np.log(64) - 0.2
+
+
+def test_trains_from_raw_uint8_images_with_in_step_multicrop():
+    keras.utils.set_random_seed(0)
+    model = make_resnet_model()
+    model.compile(optimizer="adam")
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (16, 8, 8, 1), dtype=np.uint8)
+    history = model.fit(images, rng.integers(0, 3, 16), batch_size=8, epochs=1, verbose=0).history
+    assert set(history) == {"loss", "teacher_entropy", "probe_loss", "probe_accuracy"}
+    assert all(np.isfinite(v[0]) for v in history.values())
+
+
+def _shipped_config():
+    path = pathlib.Path(__file__).parents[2] / "configs" / "dino_fashion_mnist.py"
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config()
+
+
+def test_shipped_config_schedules_follow_batch_size_and_epochs():
+    config = _shipped_config()
+    kwargs = config.method_kwargs
+    assert (kwargs.momentum_steps, kwargs.freeze_last_layer_steps) == (6 * 468, 468)
+    assert kwargs.warmup_teacher_temp_steps == 6 * 468 // 3
+    config.batch_size, config.epochs = 256, 10
+    assert (kwargs.momentum_steps, kwargs.freeze_last_layer_steps) == (10 * 234, 234)
+
+
+def test_trains_from_the_shipped_config(tmp_path):
+    config = _shipped_config()
+    config.data.data_dir = str(fashion_mnist.EMBEDDED_DIR)
+    config.data.train_examples = 256
+    config.data.probe_train_examples = 300
+    config.data.probe_test_examples = 100
+    config.backbone_kwargs = {"patch_size": 4, "dim": 16, "depth": 1, "num_heads": 2}
+    config.method_kwargs.update(out_dim=64, hidden_dim=32, bottleneck_dim=16)
+    config.augment.kwargs.num_local = 2
+    config.batch_size = 64
+    config.epochs = 1
+    config.precision = "float32"
+    config.probes.linear_epochs = 1
+    config.probes.collapse_every_epochs = 0
+    model, history = experiment.train(config, str(tmp_path), verbose=0)
+    assert isinstance(model, DINO) and model.encoder.name == "vit"
+    assert model.augmenter.num_views == 4 and model.out_dim == 64
+    assert model.freeze_last_layer_steps == 60000 // 64  # the schedules follow batch_size
+    assert np.isfinite(history["loss"][0]) and 0 <= history["knn_accuracy"][0] <= 1
+    for name in ("model.keras", "history.json", "views.png"):
+        assert os.path.getsize(tmp_path / name) > 0, name
+    assert (tmp_path / "encoder" / "saved_model.pb").exists()
+
+
+# ------------------------------------------------------------------------------- errors
+def test_views_must_be_two_global_crops_of_the_encoder_size():
+    model = make_model()
+    with pytest.raises(ValueError, match="2 global views"):
+        model.compute_ssl_loss((tf.zeros((2, 8, 8, 1)),), training=False)
+    model.compile(optimizer="sgd")
+    bad_global = {"views": (np.zeros((8, 8, 8, 1)), np.zeros((8, 4, 4, 1)))}
+    with pytest.raises(ValueError, match=r"views\[1\]` height does not match"):
+        model.fit(testing.make_dataset(bad_global, GLOBAL_BATCH), epochs=1, verbose=0)
+    bad_channels = {"views": (np.zeros((8, 8, 8, 1)),) * 2 + (np.zeros((8, 4, 4, 3)),)}
+    with pytest.raises(ValueError, match=r"views\[2\]` channels does not match"):
+        model.fit(testing.make_dataset(bad_channels, GLOBAL_BATCH), epochs=1, verbose=0)
+
+
+def test_augmenter_views_are_checked_against_the_encoder():
+    one_view = MultiViewAugmenter([RandomResizedCrop(8, 8)], num_views=1)
+    with pytest.raises(ValueError, match="augmenter with 2 global views"):
+        make_model(augmenter=one_view)
+    with pytest.raises(ValueError, match=r"view 0 has shape \(6, 6, 1\)"):
+        make_model(augmenter=multicrop((8, 8, 1), global_size=6, local_size=4))
+    with pytest.raises(
+        ValueError,
+        match=r"(?s)cannot take \(6, 6, 1\) images.*multiples of the patch size 4.*local_size=",
+    ):
+        make_model(augmenter=multicrop((8, 8, 1), local_size=6))
+    fixed = keras.Sequential(
+        [keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(4)], name="flat"
+    )
+    with pytest.raises(ValueError, match="encoder 'flat' cannot take"):
+        make_model(fixed)
+    # Resizing local crops to the encoder input works with any encoder.
+    make_model(fixed, augmenter=multicrop((8, 8, 1), local_size=8, num_local=2))
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"student_temp": 0}, "student_temp"),
+        ({"teacher_temp": -0.1}, "teacher_temp"),
+        ({"warmup_teacher_temp": "x"}, "warmup_teacher_temp"),
+        ({"warmup_teacher_temp_steps": -1}, "warmup_teacher_temp_steps"),
+        ({"center_momentum": 1.5}, "center_momentum"),
+        ({"freeze_last_layer_steps": 1.5}, "freeze_last_layer_steps"),
+        ({"head_layers": 0}, "head_layers"),
+        ({"out_dim": 0}, "out_dim"),
+        ({"momentum": 2.0}, "momentum"),
+    ],
+)
+def test_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        make_model(**kwargs)
