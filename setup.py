@@ -26,6 +26,9 @@ setup(
         "ml-collections>=0.1.1",
         "matplotlib>=3.7",
         "numpy>=1.26",
+        "scipy>=1.11",  # Hungarian matching for clustering accuracy
+        "scikit-learn>=1.4",  # t-SNE embedding maps
+        "scikit-image>=0.22",  # sample colour photos for the colour methods' demos and tests
     ],
     extras_require={
         "test": ["pytest>=8", "pytest-xdist>=3.5", "ruff>=0.6"],

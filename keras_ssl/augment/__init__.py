@@ -31,6 +31,8 @@ PRESETS = {
     "simclr": presets.simclr,
     "byol": presets.byol,
     "multicrop": multicrop,
+    "crop_flip": presets.crop_flip,
+    "identity": presets.identity,
 }
 
 __all__ = [

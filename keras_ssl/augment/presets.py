@@ -228,3 +228,47 @@ def byol(
         for view in range(2)
     ]
     return MultiViewAugmenter(pipelines)
+
+
+def crop_flip(image_shape, crop_scale=(0.5, 1.0), flip=True, num_views=1):
+    """Light geometric augmentation: a random resized crop and a horizontal flip per view.
+
+    For methods whose task makes its own inputs (rotation, patch location, jigsaw, CPC,
+    reconstruction): they need varied images, not two strongly distorted views.
+
+    Args:
+        image_shape: ``(height, width, channels)`` of the input and output views; channels 1 or 3.
+        crop_scale: ``(min, max)`` area fraction of the random crop; ``(1.0, 1.0)`` keeps the image.
+        flip: add a horizontal flip with probability 0.5.
+        num_views: number of views, each with its own random draws.
+
+    Returns:
+        A :class:`MultiViewAugmenter` producing ``num_views`` views.
+    """
+    height, width, _ = _check_image_shape(image_shape)
+    if isinstance(num_views, bool) or not isinstance(num_views, int) or num_views < 1:
+        raise ValueError(
+            f"`num_views` must be a positive int; received {num_views!r}. Fix: pass num_views=1."
+        )
+
+    def pipeline():
+        layers = [RandomResizedCrop(height, width, scale=crop_scale)]
+        if flip:
+            layers.append(RandomHorizontalFlip(0.5))
+        return layers
+
+    return MultiViewAugmenter([pipeline() for _ in range(num_views)])
+
+
+def identity(image_shape, num_views=1):
+    """No augmentation: ``num_views`` copies of the images (reconstruction methods, baselines).
+
+    Args:
+        image_shape: ``(height, width, channels)`` of the images; channels 1 or 3.
+        num_views: number of (identical) views.
+
+    Returns:
+        A :class:`MultiViewAugmenter` whose views are the input images.
+    """
+    _check_image_shape(image_shape)
+    return MultiViewAugmenter([], num_views=num_views)
