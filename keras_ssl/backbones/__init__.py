@@ -2,6 +2,7 @@
 model."""
 
 from keras_ssl.backbones.adapter import from_keras_model
+from keras_ssl.backbones.decoder import ConvDecoder
 from keras_ssl.backbones.resnet import ResNet, ResNet18, ResNet34, ResNet50, SmallResNet
 from keras_ssl.backbones.vit import ViT, ViTSmall, ViTTiny
 
@@ -17,6 +18,7 @@ REGISTRY = {
 }
 
 __all__ = [
+    "ConvDecoder",
     "REGISTRY",
     "ResNet",
     "ResNet18",
