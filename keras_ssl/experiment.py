@@ -11,6 +11,7 @@ Everything a run produces lives in its work folder::
                          same data order and augmentations (removed once the run completes)
 """
 
+import inspect
 import json
 import math
 import os
@@ -99,10 +100,26 @@ def _construct(registry, name, kind, *args, **kwargs):
         ) from error
 
 
-def build_model(config, image_shape):
-    """Builds the configured method (encoder, augmenter, method) for ``image_shape``."""
+def build_model(config, image_shape, replicas=1):
+    """Builds the configured method (encoder, augmenter, method) for ``image_shape``.
+
+    With ``replicas > 1``, BatchNorm is synchronised across replicas (``synchronized_bn=True``
+    for the backbone and the method's heads, where they take it and the config does not set it)
+    so that batch statistics are those of the global batch, as SimCLR, BYOL, Barlow Twins and
+    DINO train; methods that want per-replica statistics opt out (MoCo's shuffle-BN).
+    """
+    backbone_kwargs = dict(config.backbone_kwargs)
+    method_kwargs = dict(config.method_kwargs)
+    method_class = methods.REGISTRY.get(config.method)
+    if replicas > 1 and getattr(method_class, "synchronize_batch_norm", False):
+        for function, kwargs in (
+            (backbones.REGISTRY.get(config.backbone), backbone_kwargs),
+            (method_class, method_kwargs),
+        ):
+            if function is not None and "synchronized_bn" in _parameters(function):
+                kwargs.setdefault("synchronized_bn", True)
     encoder = _construct(
-        backbones.REGISTRY, config.backbone, "backbone", image_shape, **config.backbone_kwargs
+        backbones.REGISTRY, config.backbone, "backbone", image_shape, **backbone_kwargs
     )
     preset = PRESETS.get(config.augment.preset)
     if preset is None:
@@ -117,8 +134,12 @@ def build_model(config, image_shape):
         "method",
         encoder,
         augmenter=augmenter,
-        **config.method_kwargs,
+        **method_kwargs,
     )
+
+
+def _parameters(function):
+    return inspect.signature(function).parameters
 
 
 def scaled_learning_rate(optimizer_config, batch_size):
@@ -142,8 +163,17 @@ def scaled_learning_rate(optimizer_config, batch_size):
     return lr
 
 
+#: Variables (by name) that get no weight decay: biases and normalisation scales and shifts, as
+#: in SimCLR, BYOL and LARS practice (LARS itself leaves out every rank-1 variable).
+NO_WEIGHT_DECAY = ("bias", "gamma", "beta")
+
+
 def build_optimizer(optimizer_config, steps_per_epoch, epochs, batch_size=None):
-    """A Keras optimizer with the configured warm-up + cosine (or constant) learning rate."""
+    """A Keras optimizer with the configured warm-up + cosine (or constant) learning rate.
+
+    Weight decay (``adamw``, ``sgd``, ``lamb``, ``lion``, ``lars``) skips biases and
+    normalisation parameters (:data:`NO_WEIGHT_DECAY`).
+    """
     total_steps = max(1, steps_per_epoch * epochs)
     learning_rate = scaled_learning_rate(
         optimizer_config, batch_size or optimizer_config.reference_batch_size
@@ -169,13 +199,16 @@ def build_optimizer(optimizer_config, steps_per_epoch, epochs, batch_size=None):
     if name == "sgd":
         kwargs["momentum"] = optimizer_config.momentum
     try:
-        return keras.optimizers.get({"class_name": name, "config": kwargs})
+        optimizer = keras.optimizers.get({"class_name": name, "config": kwargs})
     except ValueError as error:
         raise ValueError(
             f"Unknown optimizer {optimizer_config.name!r} ({error}). Fix: set "
             "config.optimizer.name to 'lars' or a Keras optimizer such as 'adamw', 'sgd', "
             "'lamb'."
         ) from error
+    if optimizer.weight_decay:
+        optimizer.exclude_from_weight_decay(var_names=NO_WEIGHT_DECAY)
+    return optimizer
 
 
 # ------------------------------------------------------------------------------ train
@@ -198,7 +231,7 @@ def train(config, workdir, strategy=None, verbose=1):
     precision.set_policy(config.precision, strategy)
     steps_per_epoch = len(x_train) // config.batch_size
     with strategy.scope():
-        model = build_model(config, x_train.shape[1:])
+        model = build_model(config, x_train.shape[1:], strategy.num_replicas_in_sync)
         model.compile(
             optimizer=build_optimizer(
                 config.optimizer, steps_per_epoch, config.epochs, config.batch_size

@@ -169,3 +169,53 @@ def test_unknown_scaling_rule():
     config.optimizer.scaling = "cubic"
     with pytest.raises(ValueError, match="scaling 'cubic'"):
         experiment.scaled_learning_rate(config.optimizer, 256)
+
+
+def _batch_norm_layers(model):
+    layers = []
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layers.append(layer)
+    return layers
+
+
+@pytest.mark.parametrize(
+    "method, replicas, backbone, expected",
+    [
+        ("simclr", 2, {}, True),  # global statistics on several replicas
+        ("simclr", 1, {}, False),  # nothing to synchronise on one device
+        ("simclr", 2, {"synchronized_bn": False}, False),  # the config wins (both set)
+        ("moco", 2, {}, False),  # shuffle-BN needs per-replica statistics
+    ],
+)
+def test_batch_norm_is_synchronised_on_several_replicas(method, replicas, backbone, expected):
+    config = tiny_config(method=method)
+    config.method_kwargs = {"queue_size": 128} if method == "moco" else {"projection_dim": 16}
+    if method == "simclr":
+        config.method_kwargs.update(backbone)
+    config.backbone_kwargs = {"widths": (4, 8), **backbone}
+    model = experiment.build_model(config, (28, 28, 1), replicas=replicas)
+    layers = _batch_norm_layers(model)
+    assert layers and {layer.synchronized for layer in layers} == {expected}
+
+
+def test_weight_decay_skips_biases_and_normalisation():
+    config = tiny_config(**{"optimizer.name": "sgd", "optimizer.schedule": "constant"})
+    config.optimizer.learning_rate, config.optimizer.weight_decay = 0.1, 0.5
+    config.optimizer.momentum = 0.0
+    optimizer = experiment.build_optimizer(config.optimizer, steps_per_epoch=1, epochs=1)
+    model = keras.Sequential(
+        [keras.Input((3,)), keras.layers.Dense(2), keras.layers.BatchNormalization()]
+    )
+    rng = np.random.default_rng(0)
+    for variable in model.trainable_variables:  # non-zero biases and shifts, so decay shows
+        variable.assign(rng.normal(size=variable.shape).astype("float32"))
+    before = {v.path: v.numpy().copy() for v in model.trainable_variables}
+    variables = model.trainable_variables
+    optimizer.apply([keras.ops.zeros_like(v) for v in variables], variables)
+    for variable in model.trainable_variables:
+        # With zero gradients only the decoupled decay moves a variable: w <- w (1 - lr wd).
+        factor = 1.0 if variable.name in ("bias", "gamma", "beta") else 1 - 0.1 * 0.5
+        np.testing.assert_allclose(
+            variable.numpy(), before[variable.path] * factor, rtol=1e-6, err_msg=variable.path
+        )

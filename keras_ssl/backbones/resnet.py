@@ -145,32 +145,56 @@ def ResNet(
     return keras.Model(inputs, features, name=name)
 
 
-def ResNet18(input_shape, **kwargs):
+def ResNet18(input_shape, synchronized_bn=False, **kwargs):
     """ResNet-18 (basic blocks 2-2-2-2, widths 64-512, 512-d features). See :func:`ResNet`."""
     return ResNet(
-        input_shape, (2, 2, 2, 2), (64, 128, 256, 512), "basic", name="resnet18", **kwargs
+        input_shape,
+        (2, 2, 2, 2),
+        (64, 128, 256, 512),
+        "basic",
+        name="resnet18",
+        synchronized_bn=synchronized_bn,
+        **kwargs,
     )
 
 
-def ResNet34(input_shape, **kwargs):
+def ResNet34(input_shape, synchronized_bn=False, **kwargs):
     """ResNet-34 (basic blocks 3-4-6-3, 512-d features). See :func:`ResNet`."""
     return ResNet(
-        input_shape, (3, 4, 6, 3), (64, 128, 256, 512), "basic", name="resnet34", **kwargs
+        input_shape,
+        (3, 4, 6, 3),
+        (64, 128, 256, 512),
+        "basic",
+        name="resnet34",
+        synchronized_bn=synchronized_bn,
+        **kwargs,
     )
 
 
-def ResNet50(input_shape, **kwargs):
+def ResNet50(input_shape, synchronized_bn=False, **kwargs):
     """ResNet-50 (bottleneck blocks 3-4-6-3, 2048-d features). See :func:`ResNet`."""
     return ResNet(
-        input_shape, (3, 4, 6, 3), (64, 128, 256, 512), "bottleneck", name="resnet50", **kwargs
+        input_shape,
+        (3, 4, 6, 3),
+        (64, 128, 256, 512),
+        "bottleneck",
+        name="resnet50",
+        synchronized_bn=synchronized_bn,
+        **kwargs,
     )
 
 
-def SmallResNet(input_shape, widths=(32, 64, 128), **kwargs):
+def SmallResNet(input_shape, widths=(32, 64, 128), synchronized_bn=False, **kwargs):
     """A fast ResNet for CPU demos and tests: one basic block per stage, CIFAR stem by default.
 
     With the default widths it has about 0.3M parameters and 128-d features.
     """
     return ResNet(
-        input_shape, (1,) * len(widths), tuple(widths), "basic", name="small_resnet", **kwargs
+        input_shape,
+        (1,) * len(widths),
+        tuple(widths),
+        "basic",
+        name="small_resnet",
+        synchronized_bn=synchronized_bn,
+        **kwargs,
     )

@@ -38,6 +38,10 @@ class SSLMethod(keras.Model):
     #: Names of the loss terms :meth:`compute_ssl_loss` returns (each gets a metric).
     loss_terms = ("loss",)
 
+    #: Whether ``keras_ssl.experiment`` synchronises BatchNorm across replicas for this method
+    #: (global-batch statistics); MoCo's shuffle-BN needs per-replica statistics instead.
+    synchronize_batch_norm = True
+
     def __init__(self, encoder, augmenter=None, probe_classes=None, **kwargs):
         super().__init__(**kwargs)
         _check_encoder(encoder)

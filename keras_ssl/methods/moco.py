@@ -170,6 +170,9 @@ class MoCo(MomentumMethod):
         probe_classes: classes of the online linear probe, or ``None``.
     """
 
+    # Shuffle-BN relies on per-replica BatchNorm statistics (see above).
+    synchronize_batch_norm = False
+
     def __init__(
         self,
         encoder,
