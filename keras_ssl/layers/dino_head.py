@@ -61,18 +61,25 @@ class DINOHead(keras.layers.Layer):
         self.norm_last_layer = norm_last_layer
         self.synchronized = synchronized
         init = keras.initializers.TruncatedNormal(stddev=0.02)
+        policy = self.dtype_policy  # sublayers compute like the head (DINO: float32)
         self.mlp_layers = []
         for index in range(num_layers - 1):
             self.mlp_layers.append(
-                keras.layers.Dense(hidden_dim, kernel_initializer=init, name=f"dense_{index}")
+                keras.layers.Dense(
+                    hidden_dim, kernel_initializer=init, dtype=policy, name=f"dense_{index}"
+                )
             )
             if batch_norm:
                 self.mlp_layers.append(
-                    keras.layers.BatchNormalization(synchronized=synchronized, name=f"bn_{index}")
+                    keras.layers.BatchNormalization(
+                        synchronized=synchronized, dtype=policy, name=f"bn_{index}"
+                    )
                 )
-            self.mlp_layers.append(keras.layers.Activation("gelu", name=f"gelu_{index}"))
+            self.mlp_layers.append(
+                keras.layers.Activation("gelu", dtype=policy, name=f"gelu_{index}")
+            )
         self.bottleneck = keras.layers.Dense(
-            bottleneck_dim, kernel_initializer=init, name="bottleneck"
+            bottleneck_dim, kernel_initializer=init, dtype=policy, name="bottleneck"
         )
         self.prototype_scale = None
 
@@ -112,11 +119,12 @@ class DINOHead(keras.layers.Layer):
         x = inputs
         for layer in self.mlp_layers:
             x = layer(x, training=training)
-        x = tf.math.l2_normalize(self.bottleneck(x), axis=-1)
+        # Unit vectors in float32: a float16 norm of small features underflows to 0.
+        x = tf.math.l2_normalize(tf.cast(self.bottleneck(x), tf.float32), axis=-1)
         kernel = self.normalized_prototypes()
         if freeze_prototypes is not None:
             kernel = tf.where(freeze_prototypes, tf.stop_gradient(kernel), kernel)
-        return tf.matmul(x, tf.cast(kernel, x.dtype))
+        return tf.cast(tf.matmul(x, tf.cast(kernel, tf.float32)), self.compute_dtype)
 
     def compute_output_shape(self, input_shape):
         return (*tuple(input_shape)[:-1], self.out_dim)

@@ -4,6 +4,7 @@ from keras_ssl.testing.devices import configure_logical_cpus, two_replica_strate
 from keras_ssl.testing.test_case import (
     check_export,
     check_fit_updates,
+    check_mixed_precision,
     check_replica_equivalence,
     check_save_load,
     check_xla_step,
@@ -15,6 +16,7 @@ from keras_ssl.testing.test_case import (
 __all__ = [
     "check_export",
     "check_fit_updates",
+    "check_mixed_precision",
     "check_replica_equivalence",
     "check_save_load",
     "check_xla_step",

@@ -11,6 +11,8 @@ which is also callable on its own so a test module can give every check its own 
   method state (one more step on both gives the same weights).
 - :func:`check_export`: the exported SavedModel serves the same embeddings in a fresh process
   that cannot import keras_ssl.
+- :func:`check_mixed_precision`: a ``mixed_bfloat16`` or ``mixed_float16`` step (with loss
+  scaling) is finite, logs float32 losses and stays close to the float32 step.
 
 Batches are dicts of NumPy arrays (``{"views": (v1, v2), "labels": y}`` or ``{"images": x}``)
 holding ``steps * global_batch`` examples; views made outside the step keep replicas
@@ -86,6 +88,8 @@ def run_method_test(make_model, data, global_batch, tmp_path, state_fn=None, **k
     check_xla_step(make_model, data, global_batch, **kwargs)
     check_save_load(make_model, data, global_batch, tmp_path, state_fn=state_fn, **kwargs)
     check_export(make_model, data, global_batch, tmp_path)
+    for policy in ("mixed_bfloat16", "mixed_float16"):
+        check_mixed_precision(make_model, data, global_batch, policy, **kwargs)
 
 
 def make_dataset(data, global_batch):
@@ -206,6 +210,47 @@ def check_xla_step(make_model, data, global_batch, optimizer=None, atol=1e-4, rt
             err_msg=f"metric {name!r} differs between the XLA and the plain step",
         )
     return compiled_history
+
+
+def check_mixed_precision(
+    make_model, data, global_batch, policy="mixed_bfloat16", optimizer=None, atol=0.05, rtol=0.05
+):
+    """One step under a mixed-precision ``policy`` is finite and close to the float32 step.
+
+    The model is built under ``policy`` (layers compute in bfloat16 / float16, variables stay
+    float32), given the float32 model's initial weights and trained for one step on the same
+    batch. Every logged term must be finite and within ``atol + rtol * |value|`` of the float32
+    step's (losses are computed in float32, so the gap is the rounding of the activations:
+    about 1e-2 relative for bfloat16's 8-bit mantissa); every weight must stay finite. Under
+    ``mixed_float16`` Keras wraps the optimizer in a ``LossScaleOptimizer`` (checked).
+    """
+    keras.utils.set_random_seed(0)
+    reference = _compile(make_model(), optimizer)
+    initial = [keras.ops.convert_to_numpy(w) for w in reference.weights]
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        mixed = _compile(make_model(), optimizer)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    compute = {layer.compute_dtype for layer in mixed.encoder._flatten_layers(include_self=False)}
+    assert keras.mixed_precision.Policy(policy).compute_dtype in compute, (
+        f"no encoder layer computes in {policy}: {compute}"
+    )
+    mixed.set_weights(initial)
+    batch = {key: _take(value, global_batch) for key, value in data.items()}
+    expected = _fit(reference, batch, global_batch)
+    history = _fit(mixed, batch, global_batch)
+    for name, values in history.items():
+        assert np.all(np.isfinite(values)), f"{name} is not finite under {policy}: {values}"
+        np.testing.assert_allclose(
+            values, expected[name], atol=atol, rtol=rtol, err_msg=f"{name} under {policy}"
+        )
+    for path, value in _weights(mixed):
+        assert np.all(np.isfinite(value)), f"weight {path!r} is not finite under {policy}"
+    if policy == "mixed_float16":
+        assert isinstance(mixed.optimizer, keras.optimizers.LossScaleOptimizer)
+    return history
 
 
 def check_save_load(make_model, data, global_batch, tmp_path, state_fn=None, optimizer=None):

@@ -204,3 +204,8 @@ def test_trains_from_its_config(tmp_path):
     assert isinstance(model, BarlowTwins) and model.projection_dim == 32
     assert np.isfinite(history["loss"][0]) and history["loss"][0] > 0
     assert set(model.loss_terms) <= set(history)
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision_step_is_close_to_float32(policy):
+    testing.check_mixed_precision(make_model, make_data(steps=1), GLOBAL_BATCH, policy)

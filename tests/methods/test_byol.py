@@ -439,3 +439,8 @@ def test_bad_method_arguments_raise():
     views = tuple(tf.zeros((4, 8, 8, 1)) for _ in range(3))
     with pytest.raises(ValueError, match=r"exactly 2 views per image; received 3.*Fix"):
         model.compute_ssl_loss(views, training=False)
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision_step_is_close_to_float32(policy):
+    testing.check_mixed_precision(make_model, make_data(steps=1), GLOBAL_BATCH, policy)

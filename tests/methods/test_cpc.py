@@ -360,3 +360,8 @@ def test_image_encoder_with_a_grid_too_large_raises():
         CPC(encoder, prediction_steps=10)
     with pytest.raises(ValueError, match="keras.Model"):
         CPC(lambda x: x)
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision_step_is_close_to_float32(policy):
+    testing.check_mixed_precision(make_model, make_data(steps=1), GLOBAL_BATCH, policy)

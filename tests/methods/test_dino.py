@@ -361,3 +361,8 @@ def test_augmenter_views_are_checked_against_the_encoder():
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         make_model(**kwargs)
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision_step_is_close_to_float32(policy):
+    testing.check_mixed_precision(make_model, make_data(steps=1), GLOBAL_BATCH, policy)

@@ -427,3 +427,8 @@ def test_trains_from_the_fashion_mnist_config(tmp_path):
     # 4 steps of 64 keys filled the 256-key queue exactly once.
     assert int(numpy(model.queue.pointer)) == 0
     assert os.path.getsize(tmp_path / "model.keras") > 0
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision_step_is_close_to_float32(policy):
+    testing.check_mixed_precision(make_model, make_data(steps=1), GLOBAL_BATCH, policy)

@@ -176,3 +176,8 @@ def test_three_views_are_rejected():
     views = (tf.zeros((2, 8, 8, 1)),) * 3
     with pytest.raises(ValueError, match="exactly 2 views"):
         model.compute_ssl_loss(views, training=False)
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision_step_is_close_to_float32(policy):
+    testing.check_mixed_precision(make_model, make_data(steps=1), GLOBAL_BATCH, policy)

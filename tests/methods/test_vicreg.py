@@ -207,3 +207,8 @@ def test_trains_from_its_config(tmp_path):
     for term in TERMS:
         assert np.isfinite(history[term][0]), term
     assert 0 <= history["variance"][0] <= 1.0  # the hinge is at most gamma
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision_step_is_close_to_float32(policy):
+    testing.check_mixed_precision(make_model, make_data(steps=1), GLOBAL_BATCH, policy)
