@@ -95,25 +95,36 @@ def gather(tensor, axis=0):
     """Concatenates ``tensor`` from all replicas along ``axis``, in replica order.
 
     Gradients flow back to every replica's slice (TensorFlow all-reduces the upstream gradient),
-    so a loss over gathered embeddings gives the single-device gradient.
+    so a loss over gathered embeddings gives the single-device gradient. bfloat16 tensors travel
+    as float32 (CPU collectives have no bfloat16 kernels) and come back as bfloat16.
     """
     if num_replicas() == 1:
         return tensor
-    return tf.distribute.get_replica_context().all_gather(tensor, axis=axis)
+    context = tf.distribute.get_replica_context()
+    return _collective_dtype(tensor, lambda t: context.all_gather(t, axis=axis))
+
+
+def _collective_dtype(tensor, collective):
+    tensor = tf.convert_to_tensor(tensor)
+    if tensor.dtype != tf.bfloat16:
+        return collective(tensor)
+    return tf.cast(collective(tf.cast(tensor, tf.float32)), tf.bfloat16)
 
 
 def all_reduce_sum(tensor):
     """Sums ``tensor`` over replicas (identity on one replica); differentiable."""
     if num_replicas() == 1:
         return tensor
-    return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, tensor)
+    context = tf.distribute.get_replica_context()
+    return _collective_dtype(tensor, lambda t: context.all_reduce(tf.distribute.ReduceOp.SUM, t))
 
 
 def all_reduce_mean(tensor):
     """Averages ``tensor`` over replicas (identity on one replica); differentiable."""
     if num_replicas() == 1:
         return tensor
-    return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.MEAN, tensor)
+    context = tf.distribute.get_replica_context()
+    return _collective_dtype(tensor, lambda t: context.all_reduce(tf.distribute.ReduceOp.MEAN, t))
 
 
 def per_replica_batch_size(global_batch_size, strategy=None):

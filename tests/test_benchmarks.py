@@ -60,3 +60,38 @@ def test_quality_probe_row_on_separable_features():
     row.update(method="m", backbone="b", epochs="1/1", batch=8, minutes="0.1")
     table = quality.format_table([row])
     assert table.splitlines()[2].startswith("| m | b | 1/1 | 8 | 0.1 |")
+
+
+def test_throughput_runs_a_step_worker_and_formats_the_tables():
+    throughput = load("throughput")
+    row = throughput._run_worker(
+        "step",
+        method="simclr",
+        backbone="small_resnet",
+        precision="float32",
+        xla=False,
+        replicas=1,
+        steps=1,
+        repeats=2,
+        image_size=8,
+        batch=8,
+    )
+    assert row["method"] == "simclr" and row["views"] == 2 and row["images_per_s"] > 0
+    assert row["spread"][0] <= row["images_per_s"] <= row["spread"][1]
+    assert row["peak_rss_mib"] > 100 and row["warmup_s"] > 0
+    pipeline = throughput.measure_pipeline("simclr", image_size=8, batch=8, batches=2)
+    assert pipeline["images_per_s"] > 0
+    slower = dict(row, method="byol", images_per_s=row["images_per_s"] / 2)
+    table = throughput.format_step_table([row, slower])
+    assert "| simclr | float32 | off | 1 |" in table and "| 2.00x |" in table
+    ratios = throughput.format_pipeline_table(
+        [dict(pipeline, images_per_s=4 * row["images_per_s"])], [row], {"simclr": "simclr"}
+    )
+    assert "simclr 4.0x" in ratios
+
+
+def test_throughput_rejects_unknown_methods(monkeypatch):
+    throughput = load("throughput")
+    monkeypatch.setattr("sys.argv", ["throughput.py", "--methods", "simclr,nope"])
+    with pytest.raises(ValueError, match="nope"):
+        throughput.main()
