@@ -29,6 +29,7 @@ setup(
         "scipy>=1.11",  # Hungarian matching for clustering accuracy
         "scikit-learn>=1.4",  # t-SNE embedding maps
         "scikit-image>=0.22",  # sample colour photos for the colour methods' demos and tests
+        "tensorboard>=2.16",  # TensorBoard logs (examples/tpu)
     ],
     extras_require={
         "test": ["pytest>=8", "pytest-xdist>=3.5", "ruff>=0.6"],
