@@ -90,7 +90,7 @@ def _encoder_for_patches(encoder, patch_shape):
         output_shape = tuple(patch_encoder.output_shape)
     except (AttributeError, ValueError, TypeError, NotImplementedError, tf.errors.OpError) as error:
         raise ValueError(
-            f"CPC could not rebuild the image encoder {encoder.name!r} (input "
+            f"Could not rebuild the image encoder {encoder.name!r} (input "
             f"{tuple(encoder.input_shape)}) for patches of shape {patch_shape}: {error}. Expected "
             "a functional/Sequential encoder whose layers accept any spatial size (convolutions "
             "and global pooling). Fix: build the encoder for patches yourself, e.g. "

@@ -265,7 +265,7 @@ def test_an_image_encoder_is_rebuilt_for_patches_with_its_weights():
     assert config["image_shape"] == (28, 28, 1) and config["patch_size"] == (7, 7)
     twin = CPC.from_config(copy.deepcopy(config))  # now given the patch encoder and the image shape
     assert twin.get_config() == config
-    with pytest.raises(ValueError, match="could not rebuild the image encoder"):
+    with pytest.raises(ValueError, match="Could not rebuild the image encoder"):
         flat = keras.Sequential(
             [keras.Input((12, 12, 1)), keras.layers.Flatten(), keras.layers.Dense(4)]
         )

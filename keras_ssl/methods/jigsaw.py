@@ -1,0 +1,244 @@
+"""Jigsaw: learn features by recognising which permutation shuffled the 3x3 tiles of an image."""
+
+import keras
+import tensorflow as tf
+
+from keras_ssl import distribute
+from keras_ssl.augment import presets
+from keras_ssl.layers.mlp_head import MLPHead
+from keras_ssl.methods.base import SSLMethod, _check_encoder
+from keras_ssl.methods.cpc import _check_image_shape, _encoder_for_patches
+from keras_ssl.methods.rotation import check_hidden_dims, classification_terms
+from keras_ssl.pretext import jigsaw as puzzles
+
+
+def patch_and_image_encoders(encoder, image_shape, patch_size, method):
+    """The patch encoder that trains and the whole-image encoder that shares its layers.
+
+    Args:
+        encoder: an encoder for whole images (``image_shape=None``), rebuilt for patches with
+            ``keras_ssl.methods.cpc._encoder_for_patches`` (same layers, weights copied); or an
+            encoder for patches of ``patch_size`` (``image_shape`` given).
+        image_shape: ``(H, W, C)`` of the images when ``encoder`` takes patches, else ``None``.
+        patch_size: ``(height, width)`` of the patches.
+        method: the method's name, for error messages.
+
+    Returns:
+        ``(patch_encoder, image_encoder, image_shape)``: ``image_encoder`` is the patch
+        encoder's own layers (the same variables) applied to whole images, so it always holds
+        the trained weights.
+    """
+    _check_encoder(encoder)
+    if image_shape is None:
+        image_shape = tuple(encoder.input_shape[1:])
+        patch_encoder = _encoder_for_patches(encoder, (*patch_size, image_shape[2]))
+    else:
+        image_shape = _check_image_shape(image_shape, encoder)
+        if tuple(encoder.input_shape[1:3]) != tuple(patch_size):
+            raise ValueError(
+                f"{method}: the patch encoder takes inputs of size "
+                f"{tuple(encoder.input_shape[1:3])} but the patches are {tuple(patch_size)}; "
+                "expected them equal when `image_shape` is given (the encoder takes patches). "
+                "Fix: build the patch encoder for that size, or pass an image encoder with "
+                "image_shape=None."
+            )
+        patch_encoder = encoder
+    try:
+        shared = keras.models.clone_model(
+            patch_encoder,
+            input_tensors=keras.Input(image_shape, name="images"),
+            clone_function=lambda layer: layer,  # reuse every layer: one set of weights
+        )
+    except (AttributeError, ValueError, TypeError, NotImplementedError) as error:
+        raise ValueError(
+            f"{method} could not apply the patch encoder {patch_encoder.name!r} (input "
+            f"{tuple(patch_encoder.input_shape)}) to whole images {image_shape}: {error}. "
+            "Expected a functional/Sequential encoder whose layers accept any spatial size "
+            "(convolutions and global pooling). Fix: use a keras_ssl.backbones model."
+        ) from error
+    name = f"{patch_encoder.name}_image"
+    image_encoder = keras.Model(shared.inputs[0], shared.outputs[0], name=name)
+    return patch_encoder, image_encoder, image_shape
+
+
+def step_seed(model, seed):
+    """``[seed, training step]``: a fresh stateless seed every step, restored with the optimizer."""
+    step = model.optimizer.iterations if model.optimizer is not None else 0
+    return tf.stack([tf.constant(seed, tf.int64), tf.cast(step, tf.int64)])
+
+
+def replica_draws(sample, local_batch):
+    """Draws for the GLOBAL batch with ``sample(global_batch)`` and keeps this replica's rows.
+
+    Every replica draws the same global tensors from the same stateless seed, so image ``i`` of
+    the global batch gets the same random puzzle however the batch is split over replicas.
+
+    Args:
+        sample: function of the global batch size returning a tuple of ``[global, ...]`` tensors.
+        local_batch: this replica's number of images.
+
+    Returns:
+        The tuple of this replica's rows.
+    """
+    if distribute.num_replicas() == 1:
+        return sample(local_batch)
+    sizes = distribute.gather(tf.reshape(tf.cast(local_batch, tf.int32), [1]))
+    offset = distribute.replica_offset(local_batch)
+    return tuple(draw[offset : offset + local_batch] for draw in sample(tf.reduce_sum(sizes)))
+
+
+def standardize_patches(patches, epsilon=1e-3):
+    """Each patch to zero mean and unit standard deviation over its pixels and channels.
+
+    ``(x - mean) / sqrt(variance + epsilon)``; ``epsilon`` keeps flat patches near zero.
+    Works on ``[..., height, width, channels]``.
+    """
+    mean, variance = tf.nn.moments(patches, axes=[-3, -2, -1], keepdims=True)
+    return (patches - mean) * tf.math.rsqrt(variance + epsilon)
+
+
+@keras.saving.register_keras_serializable(package="keras_ssl")
+class Jigsaw(SSLMethod):
+    """Jigsaw puzzles (Noroozi & Favaro 2016, "Unsupervised Learning of Visual Representations by
+    Solving Jigsaw Puzzles", https://arxiv.org/abs/1603.09246).
+
+    Each image of the (lightly augmented) view becomes a puzzle: a 3x3 grid of cells centred in
+    the image, one tile per cell cut at a random position inside the cell (gaps and jitter, so
+    edges and straight lines do not give the order away), optionally standardised per tile
+    (the paper normalises each tile's mean and standard deviation), then shuffled by one of
+    ``P`` permutations picked uniformly. The permutation set is fixed by ``seed``
+    (:func:`keras_ssl.pretext.jigsaw.permutation_set`: greedy maximal Hamming distance; its
+    minimal distance is ``min_distance``). The same encoder embeds every tile (all tiles of the
+    batch in one call); the 9 features, concatenated in puzzle order, go through an MLP that
+    predicts the permutation (``P``-way softmax). Loss: mean sparse softmax cross-entropy;
+    ``pretext_accuracy``: fraction of puzzles solved.
+
+    Encoders. ``tile_encoder`` is trained on tiles. ``encoder`` (what ``model(images)``, the
+    probes and ``keras_ssl.export`` use, and the online probe's features) is the SAME network,
+    i.e. the same layers and weights, applied to whole images: the backbone as it would be used
+    downstream. Give the backbone as an image encoder (``image_shape=None``; it is rebuilt for
+    tiles with CPC's ``_encoder_for_patches``, same layers, weights copied) or as a tile encoder
+    with ``image_shape``. Its layers must accept any spatial size (every keras_ssl backbone).
+
+    Randomness and replicas: the puzzle of every image is drawn statelessly from ``seed`` and
+    the optimizer step, for the whole global batch, and each replica takes its own rows, so N
+    replicas draw the same puzzles as one device, and a resumed run continues the same stream.
+
+    Args:
+        encoder: image encoder (``image_shape=None``) or tile encoder (with ``image_shape``).
+        augmenter: view generator; default ``presets.crop_flip`` (one view). The first is used.
+        image_shape: ``(H, W, C)`` when ``encoder`` takes tiles; ``None`` otherwise.
+        num_permutations: ``P`` (the paper's best: 1000; default 100, at least 2).
+        min_hamming: minimal Hamming distance the permutation set must reach, or ``None``.
+        tile_size: tile side or ``(height, width)``; ``None``: 64/75 of the cell (7 px at 28).
+        cell_size: cell side or pair; ``None``: a third of the image (9 px at 28; 3 cells must
+            fit in the image).
+        normalize_tiles: standardise each tile (paper: yes; blocks low-level statistics cues).
+        head_hidden_dims: hidden sizes of the classifier on the concatenated tile features
+            (paper: fc7 of 4096 on AlexNet; scaled to 1024).
+        synchronized_bn: synchronise the classifier's BatchNorm across replicas.
+        seed: seed of the permutation set and of the puzzles.
+        probe_classes: classes of the online linear probe, or ``None``.
+    """
+
+    loss_terms = ("loss", "pretext_accuracy")
+
+    def __init__(
+        self,
+        encoder,
+        augmenter=None,
+        image_shape=None,
+        num_permutations=100,
+        min_hamming=None,
+        tile_size=None,
+        cell_size=None,
+        normalize_tiles=True,
+        head_hidden_dims=(1024,),
+        synchronized_bn=False,
+        seed=0,
+        probe_classes=None,
+        **kwargs,
+    ):
+        _check_encoder(encoder)
+        shape = encoder.input_shape[1:] if image_shape is None else image_shape
+        shape = _check_image_shape(shape, encoder) if image_shape is not None else tuple(shape)
+        default_tile, default_cell = puzzles.default_tile_geometry(shape[:2])
+        if tile_size is None:
+            tile_size = default_tile if image_shape is None else encoder.input_shape[1:3]
+        tile_size = puzzles.pair(tile_size, "tile_size")
+        cell_size = puzzles.pair(default_cell if cell_size is None else cell_size, "cell_size")
+        puzzles.jigsaw_geometry(shape[:2], tile_size, cell_size)
+        permutations, min_distance = puzzles.permutation_set(
+            num_permutations, seed=seed, min_hamming=min_hamming
+        )
+        tile_encoder, image_encoder, image_shape = patch_and_image_encoders(
+            encoder, image_shape, tile_size, "Jigsaw"
+        )
+        super().__init__(image_encoder, augmenter=augmenter, probe_classes=probe_classes, **kwargs)
+        self.tile_encoder = tile_encoder
+        self.num_permutations = num_permutations
+        self.min_hamming = min_hamming
+        self.tile_size = tile_size
+        self.cell_size = cell_size
+        self.normalize_tiles = normalize_tiles
+        self.head_hidden_dims = check_hidden_dims(head_hidden_dims, "head_hidden_dims")
+        self.synchronized_bn = synchronized_bn
+        self.seed = seed
+        self.permutations = permutations
+        self.min_distance = min_distance
+        self.classifier = MLPHead(
+            hidden_dims=self.head_hidden_dims,
+            output_dim=num_permutations,
+            synchronized=synchronized_bn,
+            name="permutation_classifier",
+        )
+        self.build()
+
+    def default_augmenter(self):
+        return presets.crop_flip(self.image_shape)
+
+    def build_heads(self, feature_shape):
+        self.classifier.build((None, puzzles.GRID**2 * self.feature_dim))
+
+    def make_puzzles(self, view, seed):
+        """Shuffled tiles ``[n, 9, th, tw, C]`` (standardised if set) and labels ``[n]``."""
+        max_offset = tuple(c - t for c, t in zip(self.cell_size, self.tile_size))
+        labels, offsets = replica_draws(
+            lambda total: puzzles.sample_jigsaw(total, seed, self.num_permutations, max_offset),
+            tf.shape(view)[0],
+        )
+        tiles = puzzles.cut_tiles(view, offsets, self.tile_size, self.cell_size)
+        tiles = puzzles.shuffle_tiles(tiles, self.permutations, labels)
+        if self.normalize_tiles:
+            tiles = standardize_patches(tiles)
+        return tiles, labels
+
+    def classify(self, tiles, training):
+        """Permutation logits ``[n, P]`` of shuffled tiles ``[n, 9, th, tw, C]``."""
+        flat = tf.reshape(tiles, [-1, *tiles.shape[2:]])
+        features = self.tile_encoder(flat, training=training)
+        features = tf.reshape(features, [-1, puzzles.GRID**2 * self.feature_dim])
+        return self.classifier(features, training=training)
+
+    def compute_ssl_loss(self, views, training):
+        view = views[0]
+        tiles, labels = self.make_puzzles(view, step_seed(self, self.seed))
+        loss, accuracy = classification_terms(self.classify(tiles, training), labels)
+        # The probe reads the exported network on whole images (inference-mode BatchNorm).
+        features = self.encoder(view, training=False)
+        return {"loss": loss, "pretext_accuracy": accuracy}, features
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "encoder": keras.saving.serialize_keras_object(self.tile_encoder),
+            "image_shape": self.image_shape,
+            "num_permutations": self.num_permutations,
+            "min_hamming": self.min_hamming,
+            "tile_size": self.tile_size,
+            "cell_size": self.cell_size,
+            "normalize_tiles": self.normalize_tiles,
+            "head_hidden_dims": self.head_hidden_dims,
+            "synchronized_bn": self.synchronized_bn,
+            "seed": self.seed,
+        }

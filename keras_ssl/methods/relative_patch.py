@@ -1,0 +1,145 @@
+"""RelativePatchLocation: learn features by predicting where a patch lies next to a centre patch."""
+
+import keras
+import tensorflow as tf
+
+from keras_ssl.augment import presets
+from keras_ssl.layers.mlp_head import MLPHead
+from keras_ssl.methods.base import SSLMethod, _check_encoder
+from keras_ssl.methods.cpc import _check_image_shape
+from keras_ssl.methods.jigsaw import patch_and_image_encoders, replica_draws, step_seed
+from keras_ssl.methods.rotation import check_hidden_dims, classification_terms
+from keras_ssl.pretext import patch_pairs
+
+
+@keras.saving.register_keras_serializable(package="keras_ssl")
+class RelativePatchLocation(SSLMethod):
+    """Context prediction (Doersch et al. 2015, "Unsupervised Visual Representation Learning by
+    Context Prediction", https://arxiv.org/abs/1505.05192).
+
+    From each image of the (lightly augmented) view a centre patch and one of its 8 neighbours
+    in a 3x3 grid are cut (:mod:`keras_ssl.pretext.patch_pairs`), with a gap between cells and
+    each patch shifted by a random jitter so that edges and lines continuing across patches do
+    not give the answer away. The same encoder embeds both patches (one call for all patches of
+    the batch); their features, concatenated (centre, neighbour), go through an MLP that
+    predicts which neighbour it is (8-way softmax). Loss: mean sparse softmax cross-entropy;
+    ``pretext_accuracy``: the fraction placed right. The paper's other shortcut blockers,
+    chromatic-aberration removal and random patch down-sampling, are not applied (Fashion-MNIST
+    is grayscale).
+
+    Encoders. ``patch_encoder`` is trained on patches. ``encoder`` (what ``model(images)``, the
+    probes and ``keras_ssl.export`` use, and the online probe's features) is the SAME network,
+    the same layers and weights, applied to whole images. Give the backbone as an image encoder
+    (``image_shape=None``; rebuilt for patches with CPC's ``_encoder_for_patches``, weights
+    copied) or as a patch encoder with ``image_shape``.
+
+    Randomness and replicas: each image's neighbour and jitter are drawn statelessly from
+    ``seed`` and the optimizer step for the whole global batch, and each replica keeps its own
+    rows, so N replicas draw what one device draws, and a resumed run continues the stream.
+
+    Args:
+        encoder: image encoder (``image_shape=None``) or patch encoder (with ``image_shape``).
+        augmenter: view generator; default ``presets.crop_flip`` (one view). The first is used.
+        image_shape: ``(H, W, C)`` when ``encoder`` takes patches; ``None`` otherwise.
+        patch_size: patch side or ``(height, width)``; ``None``: ``3/14`` of the image side
+            (6 px at 28; the paper: 96 px).
+        gap: pixels between neighbouring cells; ``None``: half a patch (paper: 48 px).
+        jitter: largest random shift of each patch per axis; ``None``: ``7/96`` of a patch, at
+            least 1 (paper: up to 7 px). The grid needs ``3 patch + 2 gap + 2 jitter`` pixels.
+        head_hidden_dims: hidden sizes of the classifier on the concatenated pair features
+            (paper: fc7 of 4096 on AlexNet; scaled to 1024).
+        synchronized_bn: synchronise the classifier's BatchNorm across replicas.
+        seed: seed of the random pairs.
+        probe_classes: classes of the online linear probe, or ``None``.
+    """
+
+    loss_terms = ("loss", "pretext_accuracy")
+
+    def __init__(
+        self,
+        encoder,
+        augmenter=None,
+        image_shape=None,
+        patch_size=None,
+        gap=None,
+        jitter=None,
+        head_hidden_dims=(1024,),
+        synchronized_bn=False,
+        seed=0,
+        probe_classes=None,
+        **kwargs,
+    ):
+        _check_encoder(encoder)
+        shape = encoder.input_shape[1:] if image_shape is None else image_shape
+        shape = _check_image_shape(shape, encoder) if image_shape is not None else tuple(shape)
+        default_patch, default_gap, default_jitter = patch_pairs.default_patch_geometry(shape[:2])
+        if patch_size is None:
+            patch_size = default_patch if image_shape is None else encoder.input_shape[1:3]
+        patch_size = patch_pairs.pair(patch_size, "patch_size")
+        if gap is None:
+            gap = tuple(p // 2 for p in patch_size) if image_shape is not None else default_gap
+        gap = patch_pairs.pair(gap, "gap", allow_zero=True)
+        jitter = patch_pairs.pair(default_jitter if jitter is None else jitter, "jitter", True)
+        patch_pairs.patch_pair_geometry(shape[:2], patch_size, gap, jitter)
+        patch_encoder, image_encoder, image_shape = patch_and_image_encoders(
+            encoder, image_shape, patch_size, "RelativePatchLocation"
+        )
+        super().__init__(image_encoder, augmenter=augmenter, probe_classes=probe_classes, **kwargs)
+        self.patch_encoder = patch_encoder
+        self.patch_size = patch_size
+        self.gap = gap
+        self.jitter = jitter
+        self.head_hidden_dims = check_hidden_dims(head_hidden_dims, "head_hidden_dims")
+        self.synchronized_bn = synchronized_bn
+        self.seed = seed
+        self.classifier = MLPHead(
+            hidden_dims=self.head_hidden_dims,
+            output_dim=len(patch_pairs.NEIGHBOURS),
+            synchronized=synchronized_bn,
+            name="location_classifier",
+        )
+        self.build()
+
+    def default_augmenter(self):
+        return presets.crop_flip(self.image_shape)
+
+    def build_heads(self, feature_shape):
+        self.classifier.build((None, 2 * self.feature_dim))
+
+    def make_pairs(self, view, seed):
+        """``(centre, neighbour, labels)``: patches ``[n, ph, pw, C]`` twice, labels ``[n]``."""
+        labels, shifts = replica_draws(
+            lambda total: patch_pairs.sample_patch_pairs(total, seed, self.jitter),
+            tf.shape(view)[0],
+        )
+        centre, neighbour = patch_pairs.cut_patch_pairs(
+            view, labels, shifts, self.patch_size, self.gap
+        )
+        return centre, neighbour, labels
+
+    def classify(self, centre, neighbour, training):
+        """Location logits ``[n, 8]`` of patch pairs (both patches encoded in one call)."""
+        features = self.patch_encoder(tf.concat([centre, neighbour], axis=0), training=training)
+        first, second = tf.split(features, 2, axis=0)
+        return self.classifier(tf.concat([first, second], axis=1), training=training)
+
+    def compute_ssl_loss(self, views, training):
+        view = views[0]
+        centre, neighbour, labels = self.make_pairs(view, step_seed(self, self.seed))
+        loss, accuracy = classification_terms(self.classify(centre, neighbour, training), labels)
+        # The probe reads the exported network on whole images (inference-mode BatchNorm).
+        features = self.encoder(view, training=False)
+        return {"loss": loss, "pretext_accuracy": accuracy}, features
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "encoder": keras.saving.serialize_keras_object(self.patch_encoder),
+            "image_shape": self.image_shape,
+            "patch_size": self.patch_size,
+            "gap": self.gap,
+            "jitter": self.jitter,
+            "head_hidden_dims": self.head_hidden_dims,
+            "synchronized_bn": self.synchronized_bn,
+            "seed": self.seed,
+        }
