@@ -1,0 +1,117 @@
+"""PNG grid of reconstructions: input, mask, prediction and original, one row per example."""
+
+import numpy as np
+
+from keras_ssl.evaluation.plots import _figure, _save
+
+COLUMNS = ("input", "mask", "prediction", "original")
+
+
+def _as_images(array, name, count=None, channels=(1, 3)):
+    array = np.asarray(array)
+    if array.ndim == 3:
+        array = array[..., None]
+    if array.ndim != 4 or array.shape[-1] not in channels:
+        raise ValueError(
+            f"`{name}` must be [N, height, width, channels] with {' or '.join(map(str, channels))} "
+            f"channels; received shape {array.shape}. Fix: pass a batch of images "
+            "(add a channel axis for grayscale: x[..., None])."
+        )
+    if count is not None and array.shape[:3] != count:
+        raise ValueError(
+            f"`{name}` must match the originals' [N, height, width] {count}; received shape "
+            f"{array.shape}. Fix: pass the same examples in the same order."
+        )
+    if array.dtype == np.uint8:
+        array = array.astype(np.float32) / 255.0
+    return np.clip(array.astype(np.float32), 0.0, 1.0)
+
+
+def plot_reconstructions(inputs, masks, predictions, originals, path, max_rows=8, title=None):
+    """Draws a reconstruction grid: rows are examples, columns input / mask / prediction /
+    original.
+
+    Args:
+        inputs: what the model saw (corrupted or masked images) ``[N, H, W, C]``, C = 1 or 3,
+            ``uint8`` or float (clipped to ``[0, 1]`` for display).
+        masks: ``[N, H, W]`` or ``[N, H, W, 1]``, 1 (white) = kept pixel, 0 (black) = dropped or
+            corrupted.
+        predictions: the model's reconstructions ``[N, H, W, C]``.
+        originals: the clean images ``[N, H, W, C]``.
+        path: where the PNG is written; missing parent folders are created.
+        max_rows: at most this many examples are drawn.
+        title: optional figure title.
+
+    Returns:
+        ``path``.
+
+    Raises:
+        ValueError: for wrong ranks, channel counts, mismatched sizes or a bad ``max_rows``.
+    """
+    if isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 1:
+        raise ValueError(
+            f"`max_rows` must be a positive integer; received {max_rows!r}. Fix: pass e.g. 8."
+        )
+    originals = _as_images(originals, "originals")
+    count = originals.shape[:3]
+    if not count[0]:
+        raise ValueError(
+            "`originals` holds no images; received shape (0, ...). Fix: pass at least one."
+        )
+    columns = [
+        _as_images(inputs, "inputs", count),
+        _as_images(masks, "masks", count, channels=(1,)),
+        _as_images(predictions, "predictions", count),
+        originals,
+    ]
+    rows = min(max_rows, count[0])
+    figure = _figure((1.5 * len(columns), 1.5 * rows + (0.5 if title else 0.3)))
+    axes = figure.subplots(rows, len(columns), squeeze=False)
+    for column, (label, array) in enumerate(zip(COLUMNS, columns)):
+        for row in range(rows):
+            axis = axes[row, column]
+            image = array[row]
+            if image.shape[-1] == 1:
+                axis.imshow(image[..., 0], cmap="gray", vmin=0.0, vmax=1.0)
+            else:
+                axis.imshow(image)
+            axis.set_xticks([])
+            axis.set_yticks([])
+            if row == 0:
+                axis.set_title(label, fontsize=9)
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    return _save(figure, path)
+
+
+def reconstruction_grid(model, images, path, max_rows=8, seed=(0, 0), title=None):
+    """Runs a reconstruction method on ``images`` and writes its grid.
+
+    Works with any model offering ``reconstruct(images, seed)``: the denoising autoencoder
+    (returns ``(corrupted, reconstructions)``; the mask column shows the corrupted values in
+    black) and the context encoder (returns ``(masks, predictions, inpainted)``; the input
+    column is the context ``B * x``, the prediction column the inpainted image).
+
+    Args:
+        model: a trained ``DenoisingAutoencoder`` or ``ContextEncoder``.
+        images: held-out images ``[N, H, W, C]`` (uint8 or float in ``[0, 1]``).
+        path: the PNG to write.
+        max_rows: examples drawn (the first ``max_rows`` images).
+        seed: ``[2]`` seed of the corruption / masks.
+        title: optional figure title.
+
+    Returns:
+        ``path``.
+    """
+    images = np.asarray(images)[:max_rows]
+    originals = _as_images(images, "images")
+    outputs = model.reconstruct(images, seed)
+    if len(outputs) == 3:  # context encoder
+        masks, _, inpainted = outputs
+        inputs, predictions = originals * masks, inpainted
+    else:
+        inputs, predictions = outputs
+        masks = np.all(np.isclose(inputs, originals), axis=-1, keepdims=True)
+        masks = masks.astype(np.float32)
+    return plot_reconstructions(inputs, masks, predictions, originals, path, max_rows, title)
