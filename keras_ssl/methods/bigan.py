@@ -1,0 +1,404 @@
+"""BiGAN: adversarial feature learning with a generator, an encoder and a joint discriminator."""
+
+import keras
+import tensorflow as tf
+
+from keras_ssl import distribute
+from keras_ssl.backbones.decoder import ConvDecoder
+from keras_ssl.images import check_image_batch, to_float_images
+from keras_ssl.methods.base import SSLMethod
+from keras_ssl.methods.step_random import (
+    NOISE_DISTRIBUTIONS,
+    draw_noise,
+    global_batch_noise,
+    new_seed,
+    step_seed,
+)
+from keras_ssl.methods.vae import _check_positive_int, _check_single_view
+
+ROLES = ("discriminator", "generator")
+
+
+# ------------------------------------------------------------------------------ losses
+def bigan_discriminator_loss(real_logits, fake_logits):
+    """The discriminator's GAN loss on joint pairs: ``-log D(x, E(x)) - log(1 - D(G(z), z))``.
+
+    With ``D = sigmoid(logit)`` this is ``softplus(-real_logit) + softplus(fake_logit)``: the
+    binary cross-entropy of calling encoder pairs ``(x, E(x))`` real and generator pairs
+    ``(G(z), z)`` fake.
+
+    Args:
+        real_logits: ``[batch]`` or ``[batch, 1]`` logits of ``D(x, E(x))``.
+        fake_logits: ``[batch]`` or ``[batch, 1]`` logits of ``D(G(z), z)``.
+
+    Returns:
+        float32 ``[batch]``.
+
+    References:
+        Donahue et al. 2016, "Adversarial Feature Learning", https://arxiv.org/abs/1605.09782
+    """
+    real, fake = _flat_logits(real_logits), _flat_logits(fake_logits)
+    return tf.nn.softplus(-real) + tf.nn.softplus(fake)
+
+
+def bigan_generator_loss(real_logits, fake_logits):
+    """The encoder's and generator's non-saturating loss: ``-log(1 - D(x, E(x))) - log
+    D(G(z), z)``, i.e. ``softplus(real_logit) + softplus(-fake_logit)``.
+
+    The discriminator's labels inverted (Goodfellow et al. 2014's non-saturating heuristic, which
+    BiGAN uses for both E and G): the encoder tries to make its pairs look generated and the
+    generator to make its pairs look encoded. Equal to
+    ``bigan_discriminator_loss(fake_logits, real_logits)``.
+
+    Args:
+        real_logits: ``[batch]`` or ``[batch, 1]`` logits of ``D(x, E(x))``.
+        fake_logits: ``[batch]`` or ``[batch, 1]`` logits of ``D(G(z), z)``.
+
+    Returns:
+        float32 ``[batch]``.
+
+    References:
+        Donahue et al. 2016, "Adversarial Feature Learning", https://arxiv.org/abs/1605.09782
+        (Sec. 3.4); Goodfellow et al. 2014, https://arxiv.org/abs/1406.2661
+    """
+    real, fake = _flat_logits(real_logits), _flat_logits(fake_logits)
+    return tf.nn.softplus(real) + tf.nn.softplus(-fake)
+
+
+@keras.saving.register_keras_serializable(package="keras_ssl")
+class BiGANLoss(keras.losses.Loss):
+    """BiGAN's discriminator or generator loss as a Keras loss: ``loss(real_logits,
+    fake_logits)``; ``role`` is ``"discriminator"`` or ``"generator"``."""
+
+    def __init__(self, role="discriminator", name="bigan_loss", **kwargs):
+        super().__init__(name=name, **kwargs)
+        if role not in ROLES:
+            raise ValueError(
+                f"`role` must be one of {ROLES}; received {role!r}. Fix: pass 'discriminator' "
+                "or 'generator'."
+            )
+        self.role = role
+
+    def call(self, y_true, y_pred):
+        if self.role == "discriminator":
+            return bigan_discriminator_loss(y_true, y_pred)
+        return bigan_generator_loss(y_true, y_pred)
+
+    def get_config(self):
+        return {**super().get_config(), "role": self.role}
+
+
+def _flat_logits(logits):
+    logits = tf.cast(logits, tf.float32)
+    if logits.shape.rank == 2:
+        logits = tf.squeeze(logits, axis=-1)
+    return logits
+
+
+# ----------------------------------------------------------------------- discriminator
+def JointDiscriminator(image_shape, latent_dim, widths=(32, 64), hidden_dim=256, name="d"):
+    """BiGAN's discriminator ``D(x, z)`` on joint pairs: logits ``[batch, 1]``.
+
+    ``x`` goes through stride-2 4x4 convolutions with LeakyReLU(0.2), ``z`` through a Dense
+    layer with LeakyReLU, and their concatenation through a hidden Dense layer to one logit
+    (the paper's permutation-invariant MNIST discriminator, with convolutions for ``x``). No
+    BatchNorm: the real and generated pairs go through D in one batch, and batch statistics
+    would let D tell them apart by their mix.
+    """
+    images = keras.Input(image_shape, name="images")
+    codes = keras.Input((latent_dim,), name="codes")
+    x = images
+    for index, filters in enumerate(widths):
+        x = keras.layers.Conv2D(filters, 4, strides=2, padding="same", name=f"{name}_conv{index}")(
+            x
+        )
+        x = keras.layers.LeakyReLU(0.2, name=f"{name}_lrelu{index}")(x)
+    x = keras.layers.Flatten(name=f"{name}_flatten")(x)
+    z = keras.layers.Dense(hidden_dim, name=f"{name}_code_fc")(codes)
+    z = keras.layers.LeakyReLU(0.2, name=f"{name}_code_lrelu")(z)
+    joint = keras.layers.Concatenate(name=f"{name}_joint")([x, z])
+    joint = keras.layers.Dense(hidden_dim, name=f"{name}_joint_fc")(joint)
+    joint = keras.layers.LeakyReLU(0.2, name=f"{name}_joint_lrelu")(joint)
+    logits = keras.layers.Dense(1, name=f"{name}_logit")(joint)
+    return keras.Model([images, codes], logits, name=name)
+
+
+# ------------------------------------------------------------------------------ method
+@keras.saving.register_keras_serializable(package="keras_ssl")
+class BiGAN(SSLMethod):
+    """BiGAN (Donahue et al. 2016, "Adversarial Feature Learning",
+    https://arxiv.org/abs/1605.09782).
+
+    A generator ``G`` maps prior codes ``z`` (uniform on ``[-1, 1]^d`` in the paper) to images,
+    an encoder ``E`` (the backbone plus a Dense layer to ``d``) maps images to codes, and a
+    discriminator ``D(x, z)`` sees joint pairs: ``(x, E(x))`` labelled real and ``(G(z), z)``
+    labelled fake. ``D`` minimises the binary cross-entropy; ``E`` and ``G`` minimise the
+    non-saturating loss with inverted labels. At the optimum ``E`` and ``G`` invert each other,
+    so ``E(x)`` is the representation (:attr:`export_encoder`, the online probe's input).
+
+    Training step (one ``train_step``): one forward pass of all three networks, then the
+    discriminator's gradient goes to ``discriminator_optimizer`` and the encoder's, generator's
+    (and online probe's) gradient to ``optimizer`` -- a simultaneous update, as in the paper's
+    code. See :meth:`compile`. Distribution: both losses are per-example means scaled by
+    ``1 / num_replicas``; ``z`` is drawn for the global batch from a stateless seed (``seed``
+    folded with the optimizer step) and sliced per replica, so 2 replicas equal 1.
+
+    Args:
+        encoder: backbone ``keras.Model`` (images -> ``[batch, D]`` features).
+        augmenter: view generator; default ``presets.identity`` (one view, no augmentation).
+        latent_dim: size ``d`` of ``z`` and of the representation ``E(x)`` (paper: 50 on
+            MNIST, 200 on ImageNet).
+        prior: ``"uniform"`` (the paper's ``U[-1, 1]^d``) or ``"normal"``.
+        generator_widths: channels of the generator's (a ``ConvDecoder``) 2x upsampling stages.
+        discriminator_widths: channels of the discriminator's stride-2 convolutions on ``x``.
+        discriminator_hidden_dim: width of the discriminator's Dense layers.
+        synchronized_bn: synchronise the generator's BatchNorm across replicas.
+        seed: int seed of the prior samples (``None``: random); kept in a variable, so
+            checkpoints and ``.keras`` files restore it.
+        probe_classes: classes of the online linear probe (on ``E(x)``), or ``None``.
+    """
+
+    loss_terms = ("loss", "discriminator_loss", "generator_loss")
+
+    def __init__(
+        self,
+        encoder,
+        augmenter=None,
+        latent_dim=50,
+        prior="uniform",
+        generator_widths=(64, 32),
+        discriminator_widths=(32, 64),
+        discriminator_hidden_dim=256,
+        synchronized_bn=False,
+        seed=None,
+        probe_classes=None,
+        **kwargs,
+    ):
+        super().__init__(encoder, augmenter=augmenter, probe_classes=probe_classes, **kwargs)
+        _check_positive_int(latent_dim, "latent_dim", "latent_dim=50")
+        _check_positive_int(
+            discriminator_hidden_dim, "discriminator_hidden_dim", "discriminator_hidden_dim=256"
+        )
+        if prior not in NOISE_DISTRIBUTIONS:
+            raise ValueError(
+                f"`prior` must be one of {NOISE_DISTRIBUTIONS}; received {prior!r}. Fix: pass "
+                "'uniform' (the paper's U[-1, 1]) or 'normal'."
+            )
+        discriminator_widths = tuple(discriminator_widths)
+        if not discriminator_widths or not all(
+            isinstance(w, int) and not isinstance(w, bool) and w >= 1 for w in discriminator_widths
+        ):
+            raise ValueError(
+                f"`discriminator_widths` must be a non-empty sequence of positive ints; received "
+                f"{discriminator_widths!r}. Fix: pass e.g. (32, 64)."
+            )
+        self.latent_dim = latent_dim
+        self.prior = prior
+        self.generator_widths = tuple(generator_widths)
+        self.discriminator_widths = discriminator_widths
+        self.discriminator_hidden_dim = discriminator_hidden_dim
+        self.synchronized_bn = synchronized_bn
+        self.seed = seed
+        self.encoder_dim = self.feature_dim
+        self.feature_dim = latent_dim  # the representation (probe input) is E(x)
+        self.latent_head = keras.layers.Dense(latent_dim, name="latent")
+        self.generator = ConvDecoder(
+            latent_dim,
+            self.image_shape,
+            widths=self.generator_widths,
+            output_activation="sigmoid",
+            synchronized_bn=synchronized_bn,
+            name="generator",
+        )
+        self.discriminator = JointDiscriminator(
+            self.image_shape,
+            latent_dim,
+            widths=discriminator_widths,
+            hidden_dim=discriminator_hidden_dim,
+            name="discriminator",
+        )
+        self.noise_seed = self.add_weight(
+            shape=(2,),
+            dtype="int32",
+            initializer=keras.initializers.Constant(new_seed(seed)),
+            trainable=False,
+            name="noise_seed",
+        )
+        self.discriminator_optimizer = None
+        self.build()
+
+    def default_augmenter(self):
+        from keras_ssl.augment import presets
+
+        return presets.identity(self.image_shape)
+
+    def build_heads(self, feature_shape):
+        self.latent_head.build((None, self.encoder_dim))
+        # E: images -> codes, built once: what model(images), the probes and the export use.
+        images = keras.Input(self.image_shape, name="images")
+        self.latent_encoder = keras.Model(
+            images, self.latent_head(self.encoder(images)), name="bigan_encoder"
+        )
+
+    @property
+    def export_encoder(self):
+        """``E``: images -> latent codes ``[batch, latent_dim]`` (BiGAN's representation)."""
+        return self.latent_encoder
+
+    # -------------------------------------------------------------------- optimisers
+    def compile(self, optimizer=None, discriminator_optimizer=None, **kwargs):
+        """Configures training with one optimizer per player.
+
+        Args:
+            optimizer: optimizer of the encoder, the generator (and the online probe); ``None``
+                is the paper's ``Adam(2e-4, beta_1=0.5)``.
+            discriminator_optimizer: optimizer of the discriminator; ``None`` is a fresh
+                optimizer with ``optimizer``'s configuration (so config-driven training, which
+                passes one optimizer, works unchanged).
+            **kwargs: the other ``keras.Model.compile`` arguments (``jit_compile``,
+                ``steps_per_execution``, ...).
+        """
+        if optimizer is None:
+            optimizer = keras.optimizers.Adam(2e-4, beta_1=0.5)
+        super().compile(optimizer=optimizer, **kwargs)
+        if discriminator_optimizer is None:
+            main = self.optimizer
+            if isinstance(main, keras.optimizers.LossScaleOptimizer):
+                main = main.inner_optimizer
+            config = dict(main.get_config(), name=f"discriminator_{main.name}")
+            discriminator_optimizer = type(main).from_config(config)
+        else:
+            discriminator_optimizer = keras.optimizers.get(discriminator_optimizer)
+        # Its configuration (not the object): compile_from_config rebuilds it on load.
+        self._discriminator_optimizer_config = keras.saving.serialize_keras_object(
+            discriminator_optimizer
+        )
+        if self.dtype_policy.name == "mixed_float16" and not isinstance(
+            discriminator_optimizer, keras.optimizers.LossScaleOptimizer
+        ):
+            discriminator_optimizer = keras.optimizers.LossScaleOptimizer(
+                discriminator_optimizer, name="discriminator_loss_scale_optimizer"
+            )
+        # A model attribute: `.keras` files and checkpoints save and restore its slots.
+        self.discriminator_optimizer = discriminator_optimizer
+
+    def get_compile_config(self):
+        config = super().get_compile_config()
+        if config:
+            config["discriminator_optimizer"] = self._discriminator_optimizer_config
+        return config
+
+    def compile_from_config(self, config):
+        config = keras.saving.deserialize_keras_object(config)
+        self.compile(**config)
+        if self.built:
+            self._build_optimizers()
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        if self.optimizer is not None:
+            with self.distribute_strategy.scope():
+                self._build_optimizers()
+
+    def _build_optimizers(self):
+        # Each optimizer is built on the variables it updates, so its slots (and what a
+        # `.keras` file holds for it) match the variables passed to `apply` in train_step.
+        if not self.optimizer.built:
+            self.optimizer.build(self._player_variables()[0])
+        if not self.discriminator_optimizer.built:
+            self.discriminator_optimizer.build(self._player_variables()[1])
+
+    def _player_variables(self):
+        """``(encoder/generator/probe variables, discriminator variables)``."""
+        discriminator = self.discriminator.trainable_variables
+        ids = {id(v) for v in discriminator}
+        return [v for v in self.trainable_variables if id(v) not in ids], discriminator
+
+    # ------------------------------------------------------------------------ steps
+    def encode(self, images, training=False):
+        """``E(x)``: float32 latent codes ``[batch, latent_dim]``."""
+        features = self.encoder(images, training=training)
+        return tf.cast(self.latent_head(features), tf.float32)
+
+    def compute_ssl_loss(self, views, training):
+        _check_single_view(views, "BiGAN")
+        images = tf.cast(views[0], tf.float32)
+        codes = self.encode(images, training=training)
+        prior_codes = global_batch_noise(
+            tf.shape(images)[0],
+            self.latent_dim,
+            step_seed(self, self.noise_seed, training),
+            self.prior,
+        )
+        fakes = tf.cast(self.generator(prior_codes, training=training), tf.float32)
+        # Real and generated pairs in one pass (D has no BatchNorm, so nothing mixes).
+        logits = self.discriminator(
+            [tf.concat([images, fakes], 0), tf.concat([codes, prior_codes], 0)],
+            training=training,
+        )
+        real_logits, fake_logits = tf.split(tf.cast(logits, tf.float32), 2, axis=0)
+        discriminator_loss = tf.reduce_mean(bigan_discriminator_loss(real_logits, fake_logits))
+        generator_loss = tf.reduce_mean(bigan_generator_loss(real_logits, fake_logits))
+        terms = {
+            "loss": discriminator_loss + generator_loss,
+            "discriminator_loss": discriminator_loss,
+            "generator_loss": generator_loss,
+        }
+        return terms, codes
+
+    def train_step(self, data):
+        views, labels = self.unpack_batch(data)
+        players, discriminator = self._player_variables()
+        replicas = distribute.num_replicas()
+        with tf.GradientTape(persistent=True) as tape:
+            terms, features = self.compute_ssl_loss(views, training=True)
+            total = terms["generator_loss"]
+            if self.probe is not None and labels is not None:
+                total = total + self._probe_update(features, labels)
+            # Gradients are summed over replicas: scale so each sum is the global gradient.
+            scaled = self.optimizer.scale_loss(total / replicas)
+            scaled_discriminator = self.discriminator_optimizer.scale_loss(
+                terms["discriminator_loss"] / replicas
+            )
+        player_gradients = tape.gradient(scaled, players)
+        discriminator_gradients = tape.gradient(scaled_discriminator, discriminator)
+        del tape
+        _apply(self.discriminator_optimizer, discriminator_gradients, discriminator)
+        _apply(self.optimizer, player_gradients, players)
+        self.after_optimizer_step()
+        self._update_loss_trackers(terms)
+        return self._step_logs()
+
+    # ---------------------------------------------------------------------- images
+    def generate(self, codes):
+        """``G(z)``: float32 NumPy images in ``[0, 1]`` for codes ``[batch, latent_dim]``."""
+        codes = tf.convert_to_tensor(codes, tf.float32)
+        return tf.cast(self.generator(codes, training=False), tf.float32).numpy()
+
+    def reconstruct(self, images):
+        """``G(E(x))`` of ``images`` (uint8 or float ``[batch, H, W, C]``): float32 NumPy
+        images in ``[0, 1]``."""
+        images = to_float_images(images)
+        check_image_batch(images, self.image_shape)
+        return self.generate(self.encode(images, training=False))
+
+    def sample(self, num_samples, seed=0):
+        """``G(z)`` for ``num_samples`` codes from the prior: float32 NumPy images."""
+        _check_positive_int(num_samples, "num_samples", "num_samples=16")
+        return self.generate(draw_noise(num_samples, self.latent_dim, new_seed(seed), self.prior))
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "latent_dim": self.latent_dim,
+            "prior": self.prior,
+            "generator_widths": self.generator_widths,
+            "discriminator_widths": self.discriminator_widths,
+            "discriminator_hidden_dim": self.discriminator_hidden_dim,
+            "synchronized_bn": self.synchronized_bn,
+            "seed": self.seed,
+        }
+
+
+def _apply(optimizer, gradients, variables):
+    pairs = [(g, v) for g, v in zip(gradients, variables) if g is not None]
+    optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])

@@ -1,0 +1,305 @@
+"""Variational autoencoder: an encoder to a diagonal Gaussian posterior, a decoder, the ELBO.
+
+The reparameterisation noise is drawn with :mod:`keras_ssl.methods.step_random`, so N replicas
+use exactly the noise of one device.
+"""
+
+import math
+
+import keras
+import tensorflow as tf
+
+from keras_ssl.backbones.decoder import ConvDecoder
+from keras_ssl.images import check_image_batch, to_float_images
+from keras_ssl.methods.base import SSLMethod
+from keras_ssl.methods.step_random import (
+    draw_noise,
+    global_batch_noise,
+    new_seed,
+    step_seed,
+)
+
+LIKELIHOODS = ("bernoulli", "gaussian")
+
+
+# ------------------------------------------------------------------------------ noise
+
+
+# ------------------------------------------------------------------------------ losses
+def gaussian_kl(mean, log_variance):
+    """KL divergence of ``N(mean, exp(log_variance))`` (diagonal) from ``N(0, I)``.
+
+    ``KL = 0.5 * sum_j (exp(log_variance_j) + mean_j^2 - 1 - log_variance_j)``, the closed form
+    of Kingma & Welling's Appendix B.
+
+    Args:
+        mean: ``[batch, latent_dim]`` posterior means.
+        log_variance: ``[batch, latent_dim]`` posterior log-variances.
+
+    Returns:
+        float32 ``[batch]``.
+
+    References:
+        Kingma & Welling 2013, "Auto-Encoding Variational Bayes", https://arxiv.org/abs/1312.6114
+    """
+    mean = tf.cast(mean, tf.float32)
+    log_variance = tf.cast(log_variance, tf.float32)
+    terms = tf.exp(log_variance) + tf.square(mean) - 1.0 - log_variance
+    return 0.5 * tf.reduce_sum(terms, axis=-1)
+
+
+def reconstruction_nll(images, outputs, likelihood="bernoulli", observation_std=1.0):
+    """Negative log-likelihood ``-log p(x | z)`` of images under the decoder, summed over pixels.
+
+    ``"bernoulli"``: ``-sum [x log s(o) + (1 - x) log(1 - s(o))]`` with the decoder's logits
+    ``o`` (``s`` = sigmoid; targets in ``[0, 1]``, the paper's MNIST likelihood).
+    ``"gaussian"``: ``sum [(x - m)^2 / (2 std^2) + log(std) + 0.5 log(2 pi)]`` with the decoder's
+    means ``m`` and a fixed ``std`` = ``observation_std``.
+
+    Args:
+        images: targets ``[batch, H, W, C]`` in ``[0, 1]``.
+        outputs: decoder outputs ``[batch, H, W, C]``: logits (Bernoulli) or means (Gaussian).
+        likelihood: ``"bernoulli"`` or ``"gaussian"``.
+        observation_std: standard deviation of the Gaussian likelihood.
+
+    Returns:
+        float32 ``[batch]`` (nats per image).
+
+    References:
+        Kingma & Welling 2013, "Auto-Encoding Variational Bayes", https://arxiv.org/abs/1312.6114
+        (Appendix C).
+    """
+    _check_likelihood(likelihood, observation_std)
+    images = tf.cast(images, tf.float32)
+    outputs = tf.cast(outputs, tf.float32)
+    if likelihood == "bernoulli":
+        per_pixel = tf.nn.sigmoid_cross_entropy_with_logits(labels=images, logits=outputs)
+    else:
+        variance = float(observation_std) ** 2
+        constant = math.log(float(observation_std)) + 0.5 * math.log(2.0 * math.pi)
+        per_pixel = tf.square(images - outputs) / (2.0 * variance) + constant
+    return tf.reduce_sum(tf.reshape(per_pixel, [tf.shape(per_pixel)[0], -1]), axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="keras_ssl")
+class ReconstructionNLL(keras.losses.Loss):
+    """:func:`reconstruction_nll` as a Keras loss: ``loss(images, decoder_outputs)``."""
+
+    def __init__(
+        self, likelihood="bernoulli", observation_std=1.0, name="reconstruction_nll", **kwargs
+    ):
+        super().__init__(name=name, **kwargs)
+        _check_likelihood(likelihood, observation_std)
+        self.likelihood = likelihood
+        self.observation_std = observation_std
+
+    def call(self, y_true, y_pred):
+        return reconstruction_nll(y_true, y_pred, self.likelihood, self.observation_std)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "likelihood": self.likelihood,
+            "observation_std": self.observation_std,
+        }
+
+
+def _check_likelihood(likelihood, observation_std):
+    if likelihood not in LIKELIHOODS:
+        raise ValueError(
+            f"`likelihood` must be one of {LIKELIHOODS}; received {likelihood!r}. Fix: use "
+            "'bernoulli' for images in [0, 1] (the paper's MNIST choice) or 'gaussian'."
+        )
+    if (
+        isinstance(observation_std, bool)
+        or not isinstance(observation_std, (int, float))
+        or observation_std <= 0
+    ):
+        raise ValueError(
+            f"`observation_std` must be a positive number; received {observation_std!r}. "
+            "Fix: pass e.g. 0.1 (only the Gaussian likelihood uses it)."
+        )
+
+
+def _check_positive_int(value, name, example):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(
+            f"`{name}` must be a positive int; received {value!r}. Fix: pass e.g. {example}."
+        )
+
+
+def _check_single_view(views, method):
+    if len(views) != 1:
+        raise ValueError(
+            f"{method} uses exactly 1 view per image; received {len(views)}. Fix: use an "
+            "augmenter with one view (keras_ssl.augment.presets.identity or crop_flip)."
+        )
+
+
+# ------------------------------------------------------------------------------ method
+@keras.saving.register_keras_serializable(package="keras_ssl")
+class VAE(SSLMethod):
+    """Variational autoencoder (Kingma & Welling 2013, "Auto-Encoding Variational Bayes",
+    https://arxiv.org/abs/1312.6114), with the beta weight of beta-VAE (Higgins et al. 2017,
+    https://openreview.net/forum?id=Sy2fzU9gl).
+
+    The encoder's features go through two Dense heads to the posterior ``q(z | x) =
+    N(mu, diag(exp(log_var)))``; ``z = mu + exp(log_var / 2) * eps`` with ``eps ~ N(0, I)``
+    (the reparameterisation trick) is decoded by a DCGAN-style ``ConvDecoder`` to the parameters
+    of ``p(x | z)`` (Bernoulli logits or Gaussian means). The loss is the negative ELBO per
+    image, ``-log p(x | z) + beta * KL(q(z | x) || N(0, I))`` (one sample of ``z``), averaged
+    over the batch; the terms ``reconstruction`` and ``kl`` are logged. The representation is
+    ``mu``: ``model(images)``, the probes and the export use :attr:`export_encoder` (images ->
+    ``mu``), and the online probe sees ``mu``.
+
+    Distribution: every term is a per-example mean, so the replica mean is the global-batch
+    loss; ``eps`` is drawn for the global batch from a stateless seed (``seed`` folded with the
+    optimizer step) and sliced per replica (:func:`global_batch_noise`), so 2 replicas equal 1.
+
+    Args:
+        encoder: backbone ``keras.Model`` (images -> ``[batch, D]`` features).
+        augmenter: view generator; default ``presets.identity`` (one view, no augmentation).
+        latent_dim: size of ``z`` (and of the representation ``mu``).
+        beta: weight of the KL term (1: the ELBO of the paper; > 1: beta-VAE).
+        likelihood: ``"bernoulli"`` (the paper's MNIST likelihood; the decoder outputs logits)
+            or ``"gaussian"`` (fixed ``observation_std``; the decoder ends with a sigmoid).
+        observation_std: standard deviation of the Gaussian likelihood.
+        decoder_widths: channels of the decoder's 2x upsampling stages, coarse to fine.
+        synchronized_bn: synchronise the decoder's BatchNorm across replicas.
+        seed: int seed of the reparameterisation noise (``None``: random); kept in a variable,
+            so checkpoints and ``.keras`` files restore it.
+        probe_classes: classes of the online linear probe (on ``mu``), or ``None``.
+    """
+
+    loss_terms = ("loss", "reconstruction", "kl")
+
+    def __init__(
+        self,
+        encoder,
+        augmenter=None,
+        latent_dim=32,
+        beta=1.0,
+        likelihood="bernoulli",
+        observation_std=1.0,
+        decoder_widths=(64, 32),
+        synchronized_bn=False,
+        seed=None,
+        probe_classes=None,
+        **kwargs,
+    ):
+        super().__init__(encoder, augmenter=augmenter, probe_classes=probe_classes, **kwargs)
+        _check_positive_int(latent_dim, "latent_dim", "latent_dim=32")
+        if isinstance(beta, bool) or not isinstance(beta, (int, float)) or beta < 0:
+            raise ValueError(
+                f"`beta` must be a number >= 0; received {beta!r}. Fix: use 1.0 for the ELBO "
+                "or a value > 1 for a beta-VAE."
+            )
+        _check_likelihood(likelihood, observation_std)
+        self.latent_dim = latent_dim
+        self.beta = beta
+        self.likelihood = likelihood
+        self.observation_std = observation_std
+        self.decoder_widths = tuple(decoder_widths)
+        self.synchronized_bn = synchronized_bn
+        self.seed = seed
+        self.encoder_dim = self.feature_dim
+        self.feature_dim = latent_dim  # the representation (probe input) is mu
+        self.mean_head = keras.layers.Dense(latent_dim, name="mean")
+        self.log_variance_head = keras.layers.Dense(latent_dim, name="log_variance")
+        self.decoder = ConvDecoder(
+            latent_dim,
+            self.image_shape,
+            widths=self.decoder_widths,
+            output_activation=None if likelihood == "bernoulli" else "sigmoid",
+            synchronized_bn=synchronized_bn,
+            name="decoder",
+        )
+        self.noise_seed = self.add_weight(
+            shape=(2,),
+            dtype="int32",
+            initializer=keras.initializers.Constant(new_seed(seed)),
+            trainable=False,
+            name="noise_seed",
+        )
+        self.build()
+
+    def default_augmenter(self):
+        from keras_ssl.augment import presets
+
+        return presets.identity(self.image_shape)
+
+    def build_heads(self, feature_shape):
+        encoder_shape = (None, self.encoder_dim)
+        self.mean_head.build(encoder_shape)
+        self.log_variance_head.build(encoder_shape)
+        # images -> mu, built once: what model(images), the probes and the export use.
+        images = keras.Input(self.image_shape, name="images")
+        self.mean_encoder = keras.Model(
+            images, self.mean_head(self.encoder(images)), name="vae_mean_encoder"
+        )
+
+    @property
+    def export_encoder(self):
+        """Images -> posterior mean ``mu`` (the VAE's representation)."""
+        return self.mean_encoder
+
+    def encode(self, images, training=False):
+        """Returns the posterior ``(mu, log_var)``, float32 ``[batch, latent_dim]`` each."""
+        features = self.encoder(images, training=training)
+        mean = tf.cast(self.mean_head(features), tf.float32)
+        log_variance = tf.cast(self.log_variance_head(features), tf.float32)
+        return mean, log_variance
+
+    def compute_ssl_loss(self, views, training):
+        _check_single_view(views, "VAE")
+        images = views[0]
+        mean, log_variance = self.encode(images, training=training)
+        noise = global_batch_noise(
+            tf.shape(images)[0], self.latent_dim, step_seed(self, self.noise_seed, training)
+        )
+        codes = mean + tf.exp(0.5 * log_variance) * noise
+        outputs = self.decoder(codes, training=training)
+        reconstruction = reconstruction_nll(images, outputs, self.likelihood, self.observation_std)
+        kl = gaussian_kl(mean, log_variance)
+        reconstruction, kl = tf.reduce_mean(reconstruction), tf.reduce_mean(kl)
+        terms = {
+            "loss": reconstruction + self.beta * kl,
+            "reconstruction": reconstruction,
+            "kl": kl,
+        }
+        return terms, mean
+
+    def decode(self, codes):
+        """Decodes latent codes ``[batch, latent_dim]`` to images in ``[0, 1]`` (the mean of
+        ``p(x | z)``), float32 NumPy ``[batch, H, W, C]``."""
+        outputs = tf.cast(self.decoder(tf.convert_to_tensor(codes), training=False), tf.float32)
+        if self.likelihood == "bernoulli":
+            outputs = tf.sigmoid(outputs)
+        return outputs.numpy()
+
+    def reconstruct(self, images):
+        """Decodes ``mu`` of ``images`` (uint8 or float ``[batch, H, W, C]``): float32 NumPy
+        images in ``[0, 1]``."""
+        images = to_float_images(images)
+        check_image_batch(images, self.image_shape)
+        mean, _ = self.encode(images, training=False)
+        return self.decode(mean)
+
+    def sample(self, num_samples, seed=0):
+        """Decodes ``num_samples`` codes drawn from the prior ``N(0, I)``: float32 NumPy images
+        in ``[0, 1]``."""
+        _check_positive_int(num_samples, "num_samples", "num_samples=16")
+        codes = draw_noise(num_samples, self.latent_dim, new_seed(seed))
+        return self.decode(codes)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "latent_dim": self.latent_dim,
+            "beta": self.beta,
+            "likelihood": self.likelihood,
+            "observation_std": self.observation_std,
+            "decoder_widths": self.decoder_widths,
+            "synchronized_bn": self.synchronized_bn,
+            "seed": self.seed,
+        }

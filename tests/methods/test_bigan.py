@@ -1,0 +1,332 @@
+import importlib.util
+import math
+import pathlib
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_ssl import backbones, experiment, methods, testing
+from keras_ssl.augment.seeds import fold_in
+from keras_ssl.datasets import fashion_mnist
+from keras_ssl.methods.bigan import (
+    BiGAN,
+    BiGANLoss,
+    bigan_discriminator_loss,
+    bigan_generator_loss,
+)
+from keras_ssl.methods.step_random import draw_noise
+
+GLOBAL_BATCH = 8
+CONFIG = pathlib.Path(__file__).parents[2] / "configs" / "bigan_fashion_mnist.py"
+
+
+def make_model(**kwargs):
+    encoder = backbones.SmallResNet((8, 8, 1), widths=(4, 8), synchronized_bn=True)
+    options = {
+        "latent_dim": 4,
+        "generator_widths": (8, 4),
+        "discriminator_widths": (4, 8),
+        "discriminator_hidden_dim": 8,
+        "synchronized_bn": True,
+        "seed": 3,
+        "probe_classes": 3,
+    }
+    return BiGAN(encoder, **{**options, **kwargs})
+
+
+def make_data(steps=2, seed=0):
+    rng = np.random.default_rng(seed)
+    n = steps * GLOBAL_BATCH
+    return {
+        "views": (rng.random((n, 8, 8, 1), dtype=np.float32),),
+        "labels": rng.integers(0, 3, n),
+    }
+
+
+def bigan_state(model):
+    return {
+        "noise_seed": keras.ops.convert_to_numpy(model.noise_seed),
+        "discriminator_steps": keras.ops.convert_to_numpy(model.discriminator_optimizer.iterations),
+        "steps": keras.ops.convert_to_numpy(model.optimizer.iterations),
+    }
+
+
+# ------------------------------------------------------------------------------ battery
+def test_fit_updates_weights():
+    history = testing.check_fit_updates(make_model, make_data(), GLOBAL_BATCH)
+    assert set(history) == {
+        "loss",
+        "discriminator_loss",
+        "generator_loss",
+        "probe_loss",
+        "probe_accuracy",
+    }
+
+
+def test_two_replicas_equal_one():
+    # Both losses are per-example means scaled by 1/replicas; synchronized BN in the backbone
+    # and generator, none in D; z drawn for the global batch and sliced per replica.
+    testing.check_replica_equivalence(make_model, make_data(), GLOBAL_BATCH, state_fn=bigan_state)
+
+
+def test_xla_step_matches_plain_step():
+    testing.check_xla_step(make_model, make_data(), GLOBAL_BATCH)
+
+
+def test_keras_round_trip_restores_both_optimizers(tmp_path):
+    # check_save_load compiles with SGD(momentum=0.9) only: D gets a copy of it, whose momentum
+    # slots must come back for "one more step gives identical weights" to hold.
+    restored = testing.check_save_load(
+        make_model, make_data(), GLOBAL_BATCH, tmp_path, state_fn=bigan_state
+    )
+    assert isinstance(restored, BiGAN) and restored.latent_dim == 4
+    copy = restored.discriminator_optimizer
+    assert copy is not restored.optimizer and isinstance(copy, keras.optimizers.SGD)
+    assert copy.momentum == 0.9 and int(copy.iterations) == 2
+
+
+def test_explicit_discriminator_optimizer_round_trip(tmp_path):
+    keras.utils.set_random_seed(0)
+    model = make_model()
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
+        discriminator_optimizer=keras.optimizers.Adam(1e-3, beta_1=0.5),
+    )
+    data = make_data()
+    model.fit(testing.make_dataset(data, GLOBAL_BATCH), epochs=1, verbose=0)
+    path = str(tmp_path / "bigan.keras")
+    model.save(path)
+    restored = keras.saving.load_model(path)
+    assert isinstance(restored.discriminator_optimizer, keras.optimizers.Adam)
+    assert restored.discriminator_optimizer.beta_1 == 0.5
+    for got, want in zip(
+        restored.discriminator_optimizer.variables, model.discriminator_optimizer.variables
+    ):
+        np.testing.assert_array_equal(got.numpy(), want.numpy(), err_msg=want.path)
+    assert int(restored.discriminator_optimizer.iterations) == 2
+    one = testing.make_dataset({"views": (data["views"][0][:8],), "labels": data["labels"][:8]}, 8)
+    model.fit(one, verbose=0)
+    restored.fit(one, verbose=0)
+    for got, want in zip(restored.weights, model.weights):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-6, err_msg=want.path)
+
+
+def test_export_serves_the_encoder_in_fresh_process(tmp_path):
+    testing.check_export(make_model, make_data(steps=1), GLOBAL_BATCH, tmp_path)
+
+
+# ------------------------------------------------------------------------------- losses
+def _softplus(x):
+    return np.log1p(np.exp(x))
+
+
+def test_discriminator_loss():
+    # Logits 0: D = 1/2 on both pairs, loss 2 ln 2.
+    zeros = {"real_logits": np.zeros(3, np.float32), "fake_logits": np.zeros(3, np.float32)}
+    testing.run_loss_test(bigan_discriminator_loss, zeros, expected=2 * math.log(2))
+    rng = np.random.default_rng(0)
+    inputs = {
+        "real_logits": rng.normal(size=(6, 1)).astype(np.float32) * 2,
+        "fake_logits": rng.normal(size=(6, 1)).astype(np.float32) * 2,
+    }
+
+    def reference(real_logits, fake_logits):
+        d_real = 1 / (1 + np.exp(-real_logits[:, 0]))
+        d_fake = 1 / (1 + np.exp(-fake_logits[:, 0]))
+        return -np.log(d_real) - np.log(1 - d_fake)
+
+    testing.run_loss_test(
+        bigan_discriminator_loss,
+        inputs,
+        reference_fn=reference,
+        loss_object=BiGANLoss("discriminator"),
+    )
+
+
+def test_generator_loss_is_the_non_saturating_inverted_label_loss():
+    rng = np.random.default_rng(1)
+    inputs = {
+        "real_logits": rng.normal(size=6).astype(np.float32) * 2,
+        "fake_logits": rng.normal(size=6).astype(np.float32) * 2,
+    }
+
+    def reference(real_logits, fake_logits):
+        d_real = 1 / (1 + np.exp(-real_logits))
+        d_fake = 1 / (1 + np.exp(-fake_logits))
+        return -np.log(1 - d_real) - np.log(d_fake)
+
+    testing.run_loss_test(
+        bigan_generator_loss,
+        inputs,
+        expected=np.mean(_softplus(inputs["real_logits"]) + _softplus(-inputs["fake_logits"])),
+        reference_fn=reference,
+        loss_object=BiGANLoss("generator"),
+    )
+    # The discriminator's loss with the roles of the pairs exchanged.
+    np.testing.assert_allclose(
+        bigan_generator_loss(**inputs),
+        bigan_discriminator_loss(inputs["fake_logits"], inputs["real_logits"]),
+        rtol=1e-6,
+    )
+    # Non-saturating: a confident discriminator (fake logit -10) still gives G a gradient
+    # near -1 per example, where the saturating log(1 - D) gives about -4.5e-5.
+    fake = tf.constant([-10.0])
+    with tf.GradientTape() as tape:
+        tape.watch(fake)
+        loss = bigan_generator_loss(tf.constant([0.0]), fake)
+    assert float(tape.gradient(loss, fake)[0]) < -0.99
+
+
+# ------------------------------------------------------------------------ BiGAN specifics
+def test_losses_are_computed_on_encoder_and_generator_pairs():
+    keras.utils.set_random_seed(0)
+    model = make_model(probe_classes=None)
+    images = tf.constant(make_data(steps=1)["views"][0])
+    terms, features = model.compute_ssl_loss((images,), training=False)
+    codes = model.latent_head(model.encoder(images, training=False)).numpy()
+    z = draw_noise(GLOBAL_BATCH, 4, fold_in(model.noise_seed, 0), "uniform").numpy()
+    assert z.min() >= -1 and z.max() < 1
+    fakes = model.generator(z, training=False)
+    real = model.discriminator([images, tf.constant(codes)], training=False).numpy()[:, 0]
+    fake = model.discriminator([fakes, tf.constant(z)], training=False).numpy()[:, 0]
+    d_loss = np.mean(_softplus(-real) + _softplus(fake))
+    g_loss = np.mean(_softplus(real) + _softplus(-fake))
+    np.testing.assert_allclose(float(terms["discriminator_loss"]), d_loss, rtol=1e-5)
+    np.testing.assert_allclose(float(terms["generator_loss"]), g_loss, rtol=1e-5)
+    np.testing.assert_allclose(float(terms["loss"]), d_loss + g_loss, rtol=1e-5)
+    np.testing.assert_allclose(features.numpy(), codes, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(model(images).numpy(), codes, rtol=1e-5, atol=1e-6)
+    assert model.export_encoder.output_shape == (None, 4)
+
+
+def _train(model, steps, learning_rates):
+    generator_lr, discriminator_lr = learning_rates
+    model.compile(
+        optimizer=keras.optimizers.Adam(generator_lr, beta_1=0.5),
+        discriminator_optimizer=keras.optimizers.Adam(discriminator_lr, beta_1=0.5),
+    )
+    grids = np.random.default_rng(0).random((64, 2, 2, 1))
+    images = tf.cast(tf.image.resize(grids, (8, 8)) * 255, tf.uint8).numpy()
+    return model.fit(images, batch_size=16, epochs=steps // 4, verbose=0).history
+
+
+def _snapshot(network):
+    return [w.numpy().copy() for w in network.trainable_weights]
+
+
+@pytest.mark.parametrize("player", ["discriminator", "generator"])
+def test_each_optimizer_moves_only_its_player_and_lowers_its_loss(player):
+    # Freeze one side (learning rate 0): the other side's loss must fall and the frozen
+    # side's weights must stay exactly where they were.
+    keras.utils.set_random_seed(0)
+    model = make_model(probe_classes=None)
+    discriminator = _snapshot(model.discriminator)
+    generator = _snapshot(model.generator) + _snapshot(model.latent_encoder)
+    if player == "discriminator":
+        history = _train(model, 24, (0.0, 3e-3))["discriminator_loss"]
+        frozen, moved = generator, _snapshot(model.discriminator)
+        after_frozen = _snapshot(model.generator) + _snapshot(model.latent_encoder)
+        before_moved = discriminator
+    else:
+        history = _train(model, 24, (3e-3, 0.0))["generator_loss"]
+        frozen, moved = discriminator, _snapshot(model.generator)
+        after_frozen = _snapshot(model.discriminator)
+        before_moved = generator[: len(moved)]
+    assert np.isfinite(history).all()
+    assert history[-1] < history[0] - 0.2, history
+    for before, after in zip(frozen, after_frozen):
+        np.testing.assert_array_equal(before, after)
+    assert all(not np.array_equal(a, b) for a, b in zip(before_moved, moved))
+
+
+def test_prior_samples_change_every_step():
+    model = make_model(probe_classes=None)
+    model.compile()
+    assert isinstance(model.optimizer, keras.optimizers.Adam) and model.optimizer.beta_1 == 0.5
+    images = tf.constant(make_data(steps=1)["views"][0])
+    first = model.compute_ssl_loss((images,), training=True)[0]["generator_loss"]
+    np.testing.assert_array_equal(
+        model.compute_ssl_loss((images,), training=True)[0]["generator_loss"], first
+    )
+    model.optimizer.iterations.assign(1)
+    assert float(model.compute_ssl_loss((images,), training=True)[0]["generator_loss"]) != float(
+        first
+    )
+
+
+def test_reconstruct_and_sample():
+    model = make_model(probe_classes=None, prior="normal")
+    images = (make_data(steps=1)["views"][0] * 255).astype(np.uint8)
+    reconstructions = model.reconstruct(images)
+    samples = model.sample(5, seed=2)
+    assert reconstructions.shape == (GLOBAL_BATCH, 8, 8, 1) and samples.shape == (5, 8, 8, 1)
+    for array in (reconstructions, samples):
+        assert array.min() >= 0 and array.max() <= 1
+    np.testing.assert_array_equal(samples, model.sample(5, seed=2))
+    codes = model.encode(tf.constant(images / 255, tf.float32))
+    np.testing.assert_allclose(reconstructions, model.generate(codes), atol=1e-6)
+
+
+def test_trains_from_its_config(tmp_path, monkeypatch):
+    monkeypatch.setitem(methods.REGISTRY, "bigan", BiGAN)
+    spec = importlib.util.spec_from_file_location(CONFIG.stem, CONFIG)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    config = module.get_config()
+    assert config.method == "bigan" and config.augment.preset == "identity"
+    config.data.data_dir = str(fashion_mnist.EMBEDDED_DIR)
+    config.data.train_examples = 256
+    config.data.probe_train_examples = 200
+    config.data.probe_test_examples = 50
+    config.backbone_kwargs = {"widths": (4, 8)}
+    config.method_kwargs.latent_dim = 8
+    config.method_kwargs.generator_widths = (8, 4)
+    config.method_kwargs.discriminator_widths = (4, 8)
+    config.method_kwargs.discriminator_hidden_dim = 16
+    config.batch_size = 64
+    config.epochs = 1
+    config.precision = "float32"
+    config.probes.linear_epochs = 1
+    config.probes.collapse_every_epochs = 0
+    config.export = False
+    model, history = experiment.train(config, str(tmp_path), verbose=0)
+    assert isinstance(model, BiGAN) and model.latent_dim == 8
+    assert int(model.discriminator_optimizer.iterations) == 4  # 256 / 64 steps
+    assert np.isfinite(history["discriminator_loss"][0])
+    assert 0 <= history["knn_accuracy"][0] <= 1 and 0 <= history["linear_accuracy"][0] <= 1
+    restored = keras.saving.load_model(str(tmp_path / "model.keras"))
+    assert int(restored.discriminator_optimizer.iterations) == 4
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"latent_dim": 0}, "latent_dim"),
+        ({"prior": "cauchy"}, "prior"),
+        ({"discriminator_widths": ()}, "discriminator_widths"),
+        ({"discriminator_hidden_dim": -1}, "discriminator_hidden_dim"),
+        ({"seed": 1.5}, "seed"),
+    ],
+)
+def test_bad_arguments_raise(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        make_model(**kwargs)
+
+
+def test_bad_inputs_raise():
+    model = make_model()
+    with pytest.raises(ValueError, match="exactly 1 view"):
+        model.compute_ssl_loss((tf.zeros((2, 8, 8, 1)),) * 2, training=False)
+    with pytest.raises(ValueError, match="num_samples"):
+        model.sample(-1)
+    with pytest.raises(ValueError, match="role"):
+        BiGANLoss("critic")
+    with pytest.raises(ValueError, match="shape"):
+        model.reconstruct(np.zeros((2, 9, 9, 1), np.uint8))
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision_step_is_close_to_float32(policy):
+    testing.check_mixed_precision(make_model, make_data(steps=1), GLOBAL_BATCH, policy)
