@@ -1,8 +1,9 @@
 """keras_ssl: self-supervised learning for images with Keras 3 and TensorFlow.
 
-Modules: ``methods`` (SimCLR, ...), ``backbones``, ``augment``, ``losses``, ``layers``,
-``datasets``, ``callbacks`` (kNN / linear probes, collapse monitor), ``evaluation``,
-``optimizers``, ``distribute``, ``export``.
+Modules: ``methods`` (SimCLR, MoCo, BYOL, DINO, ...), ``backbones``, ``augment``, ``pretext``
+(label-making transforms), ``losses``, ``layers``, ``datasets``, ``callbacks`` (kNN / linear
+probes, collapse monitor), ``evaluation``, ``optimizers``, ``distribute``, ``precision``,
+``export``.
 """
 
 from keras_ssl import (
@@ -18,6 +19,7 @@ from keras_ssl import (
     methods,
     optimizers,
     precision,
+    pretext,
 )
 
 __version__ = "0.1.0"
@@ -35,4 +37,5 @@ __all__ = [
     "methods",
     "optimizers",
     "precision",
+    "pretext",
 ]

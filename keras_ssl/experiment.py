@@ -232,6 +232,8 @@ def train(config, workdir, strategy=None, verbose=1):
     steps_per_epoch = len(x_train) // config.batch_size
     with strategy.scope():
         model = build_model(config, x_train.shape[1:], strategy.num_replicas_in_sync)
+        if hasattr(model, "adapt"):  # data statistics the loss needs (Colorization's ab prior)
+            model.adapt(x_train)
         model.compile(
             optimizer=build_optimizer(
                 config.optimizer, steps_per_epoch, config.epochs, config.batch_size

@@ -4,10 +4,17 @@ Loaders return ``uint8`` images (``[0, 255]``), the keras_ssl input convention
 (see :mod:`keras_ssl.images`).
 """
 
-from keras_ssl.datasets import fashion_mnist
+from keras_ssl.datasets import fashion_mnist, sample_photos
 from keras_ssl.datasets.epoch_counter import EpochCounter
 from keras_ssl.datasets.folder import load_image_folder
 from keras_ssl.datasets.pipeline import make_ssl_dataset
 from keras_ssl.datasets.tfds import load_tfds
 
-__all__ = ["EpochCounter", "fashion_mnist", "load_image_folder", "load_tfds", "make_ssl_dataset"]
+__all__ = [
+    "EpochCounter",
+    "fashion_mnist",
+    "load_image_folder",
+    "load_tfds",
+    "make_ssl_dataset",
+    "sample_photos",
+]

@@ -1,4 +1,5 @@
-"""Evaluation protocols for frozen encoders: features, kNN, linear probe, plots."""
+"""Evaluation protocols for frozen encoders (features, kNN, linear probe) and plots: training
+curves, view pairs, reconstructions, generated samples."""
 
 from keras_ssl.evaluation.features import (
     check_features,
@@ -12,6 +13,8 @@ from keras_ssl.evaluation.fractions import label_fraction
 from keras_ssl.evaluation.knn import knn_accuracy, knn_predict
 from keras_ssl.evaluation.linear import linear_probe
 from keras_ssl.evaluation.plots import plot_training_curves, plot_view_pairs
+from keras_ssl.evaluation.reconstruction import plot_reconstructions, reconstruction_grid
+from keras_ssl.evaluation.samples import plot_model_samples, plot_sample_grid
 
 __all__ = [
     "check_features",
@@ -24,6 +27,10 @@ __all__ = [
     "l2_normalize",
     "label_fraction",
     "linear_probe",
+    "plot_model_samples",
+    "plot_reconstructions",
+    "plot_sample_grid",
     "plot_training_curves",
     "plot_view_pairs",
+    "reconstruction_grid",
 ]

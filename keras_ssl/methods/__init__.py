@@ -1,14 +1,22 @@
 """Self-supervised methods: each a ``keras.Model`` with its own ``train_step``."""
 
+from keras_ssl.methods.autoencoder import DenoisingAutoencoder
 from keras_ssl.methods.barlow_twins import BarlowTwins
 from keras_ssl.methods.base import SSLMethod
+from keras_ssl.methods.bigan import BiGAN
 from keras_ssl.methods.byol import BYOL
+from keras_ssl.methods.colorization import Colorization
+from keras_ssl.methods.context_encoder import ContextEncoder
 from keras_ssl.methods.cpc import CPC
 from keras_ssl.methods.dino import DINO
+from keras_ssl.methods.jigsaw import Jigsaw
 from keras_ssl.methods.moco import MoCo
 from keras_ssl.methods.momentum import MomentumMethod
+from keras_ssl.methods.relative_patch import RelativePatchLocation
+from keras_ssl.methods.rotation import RotationPrediction
 from keras_ssl.methods.simclr import SimCLR
 from keras_ssl.methods.simsiam import SimSiam
+from keras_ssl.methods.vae import VAE
 from keras_ssl.methods.vicreg import VICReg
 
 #: Methods by the name configs use.
@@ -21,10 +29,26 @@ REGISTRY = {
     "barlow_twins": BarlowTwins,
     "vicreg": VICReg,
     "dino": DINO,
+    "rotation": RotationPrediction,
+    "relative_patch": RelativePatchLocation,
+    "jigsaw": Jigsaw,
+    "autoencoder": DenoisingAutoencoder,
+    "context_encoder": ContextEncoder,
+    "colorization": Colorization,
+    "vae": VAE,
+    "bigan": BiGAN,
 }
 
 __all__ = [
     "BYOL",
+    "BiGAN",
+    "Colorization",
+    "ContextEncoder",
+    "DenoisingAutoencoder",
+    "Jigsaw",
+    "RelativePatchLocation",
+    "RotationPrediction",
+    "VAE",
     "CPC",
     "DINO",
     "REGISTRY",
