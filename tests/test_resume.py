@@ -1,4 +1,9 @@
-"""A training process killed with SIGKILL resumes to the weights of an uninterrupted run."""
+"""A training process killed with SIGKILL resumes to the weights of an uninterrupted run.
+
+SimCLR checks weights and optimizer slots; MoCo adds method state that lives outside the
+gradient path (the key encoder, the queue of keys and its pointer); BYOL (slow) the EMA target
+and the position in its cosine momentum schedule.
+"""
 
 import json
 import os
@@ -9,6 +14,7 @@ import time
 
 import keras
 import numpy as np
+import pytest
 
 from keras_ssl.datasets import fashion_mnist
 
@@ -17,7 +23,6 @@ ARGS = [
     "-m",
     "keras_ssl.cli",
     "train",
-    f"--config={os.path.join(ROOT, 'configs', 'simclr_fashion_mnist.py')}",
     f"--config.data.data_dir={fashion_mnist.EMBEDDED_DIR}",
     "--config.data.train_examples=1024",
     "--config.data.probe_train_examples=200",
@@ -35,10 +40,25 @@ ARGS = [
 ]
 
 
-def _train(workdir):
+METHOD_ARGS = {
+    "simclr": [],
+    "moco": ["--config.method_kwargs.queue_size=160"],  # pointer ends at 6144 % 160 = 64
+    "byol": ["--config.method_kwargs.projection_hidden_dim=16"],
+}
+
+
+def _train(workdir, method):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    config = f"--config={os.path.join(ROOT, 'configs', f'{method}_fashion_mnist.py')}"
     return subprocess.Popen(
-        [sys.executable, *ARGS, f"--workdir={workdir}"],
+        [
+            sys.executable,
+            *ARGS[:3],
+            config,
+            *ARGS[3:],
+            *METHOD_ARGS[method],
+            f"--workdir={workdir}",
+        ],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -55,10 +75,11 @@ def _backup_epoch(workdir):
         return 0
 
 
-def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path):
+@pytest.mark.parametrize("method", ["simclr", "moco", pytest.param("byol", marks=pytest.mark.slow)])
+def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path, method):
     reference, resumed = str(tmp_path / "reference"), str(tmp_path / "resumed")
-    uninterrupted = _train(reference)
-    victim = _train(resumed)
+    uninterrupted = _train(reference, method)
+    victim = _train(resumed, method)
     deadline = time.monotonic() + 300
     while _backup_epoch(resumed) < 2 and victim.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -68,7 +89,7 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path):
     assert not os.path.exists(os.path.join(resumed, "model.keras"))
     killed_at = _backup_epoch(resumed)
     assert 2 <= killed_at < 6
-    rerun = _train(resumed)
+    rerun = _train(resumed, method)
     assert rerun.wait() == 0, rerun.stderr.read()[-3000:]
     assert uninterrupted.wait() == 0, uninterrupted.stderr.read()[-3000:]
     a = keras.saving.load_model(os.path.join(reference, "model.keras"))
@@ -76,6 +97,8 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path):
     assert int(a.optimizer.iterations) == int(b.optimizer.iterations) == 6 * 32
     for wa, wb in zip(a.get_weights(), b.get_weights()):
         np.testing.assert_array_equal(wa, wb)
+    if method == "moco":
+        assert int(a.queue.pointer) == int(b.queue.pointer) == 64
     for va, vb in zip(a.optimizer.variables, b.optimizer.variables):
         np.testing.assert_array_equal(np.asarray(va), np.asarray(vb))
     assert not os.path.exists(os.path.join(resumed, "backup"))
