@@ -104,11 +104,19 @@ def gather(tensor, axis=0):
     return _collective_dtype(tensor, lambda t: context.all_gather(t, axis=axis))
 
 
-def _collective_dtype(tensor, collective):
-    tensor = tf.convert_to_tensor(tensor)
-    if tensor.dtype != tf.bfloat16:
-        return collective(tensor)
-    return tf.cast(collective(tf.cast(tensor, tf.float32)), tf.bfloat16)
+def _collective_dtype(value, collective):
+    """``collective(value)`` with bfloat16 leaves of a (nested) ``value`` sent as float32."""
+    value = tf.nest.map_structure(tf.convert_to_tensor, value)
+    if all(leaf.dtype != tf.bfloat16 for leaf in tf.nest.flatten(value)):
+        return collective(value)
+    widened = tf.nest.map_structure(
+        lambda t: tf.cast(t, tf.float32) if t.dtype == tf.bfloat16 else t, value
+    )
+    return tf.nest.map_structure(
+        lambda out, t: tf.cast(out, tf.bfloat16) if t.dtype == tf.bfloat16 else out,
+        collective(widened),
+        value,
+    )
 
 
 def all_reduce_sum(tensor):

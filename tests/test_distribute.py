@@ -52,7 +52,9 @@ def test_bfloat16_collectives_across_two_replicas():
             tape.watch(x)
             gathered = distribute.gather(x)
             loss = tf.reduce_sum(tf.cast(gathered, tf.float32) * np.arange(1, 7))
-        total = distribute.all_reduce_sum(tf.reduce_sum(x))
+        # Nested values (Barlow Twins and VICReg reduce tuples of sums) keep their leaf dtypes.
+        total, as_float = distribute.all_reduce_sum((tf.reduce_sum(x), tf.cast(x[:1], tf.float32)))
+        assert total.dtype == tf.bfloat16 and as_float.dtype == tf.float32
         return gathered, total, distribute.all_reduce_mean(tf.reduce_sum(x)), tape.gradient(loss, x)
 
     x = tf.data.Dataset.from_tensor_slices(np.arange(6, dtype=np.float32)).batch(6)
