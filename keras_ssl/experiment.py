@@ -254,7 +254,11 @@ def train(config, workdir, strategy=None, verbose=1):
     evaluation.plot_view_pairs(
         [v.numpy() for v in first], os.path.join(workdir, "views.png"), title="Augmented views"
     )
-    callbacks = [epoch_counter, *_training_callbacks(config, workdir, probe_train, probe_test)]
+    clusters = callable(getattr(model, "predict_clusters", None))
+    callbacks = [
+        epoch_counter,
+        *_training_callbacks(config, workdir, probe_train, probe_test, clusters),
+    ]
     logging.info(
         "Training %s on %d images, batch %d, %d steps/epoch.",
         config.method,
@@ -277,7 +281,7 @@ def train(config, workdir, strategy=None, verbose=1):
     return model, history.history
 
 
-def _training_callbacks(config, workdir, probe_train, probe_test):
+def _training_callbacks(config, workdir, probe_train, probe_test, clusters=False):
     probes = config.probes
     # The backup is removed only after the model and export are written (see train), so an
     # interrupted or failed run always leaves its last good epoch to resume from.
@@ -308,6 +312,12 @@ def _training_callbacks(config, workdir, probe_train, probe_test):
         callbacks.append(
             ssl_callbacks.CollapseMonitor(
                 probe_test[0][:2048], every_n_epochs=probes.collapse_every_epochs
+            )
+        )
+    if clusters:  # IIC, DeepCluster: unsupervised clustering accuracy on the probe test set
+        callbacks.append(
+            ssl_callbacks.ClusteringProbe(
+                *probe_test, every_n_epochs=probes.knn_every_epochs or config.epochs
             )
         )
     if config.time_budget_minutes:

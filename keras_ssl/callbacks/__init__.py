@@ -1,5 +1,6 @@
 """Keras callbacks that evaluate a self-supervised encoder while it trains."""
 
+from keras_ssl.callbacks.clustering_probe import ClusteringProbe
 from keras_ssl.callbacks.collapse_monitor import (
     CollapseMonitor,
     CollapseWarning,
@@ -12,6 +13,7 @@ from keras_ssl.callbacks.non_finite import NonFiniteLossError, StopOnNonFinite
 from keras_ssl.callbacks.time_limit import TimeLimit
 
 __all__ = [
+    "ClusteringProbe",
     "CollapseMonitor",
     "CollapseWarning",
     "KNNProbe",

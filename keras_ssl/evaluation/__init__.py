@@ -1,6 +1,7 @@
 """Evaluation protocols for frozen encoders (features, kNN, linear probe) and plots: training
 curves, view pairs, reconstructions, generated samples."""
 
+from keras_ssl.evaluation.clustering import clustering_accuracy, contingency_table
 from keras_ssl.evaluation.features import (
     check_features,
     check_labelled_data,
@@ -18,6 +19,8 @@ from keras_ssl.evaluation.samples import plot_model_samples, plot_sample_grid
 
 __all__ = [
     "check_features",
+    "clustering_accuracy",
+    "contingency_table",
     "check_labelled_data",
     "check_labels",
     "extract_features",

@@ -10,6 +10,7 @@ from keras_ssl.losses.metric_learning import (
     n_pair,
     triplet_margin,
 )
+from keras_ssl.losses.mutual_information import IICLoss, iic_joint, iic_loss
 from keras_ssl.losses.redundancy import (
     BarlowTwinsLoss,
     VICRegLoss,
@@ -29,6 +30,7 @@ from keras_ssl.losses.regression import (
 __all__ = [
     "BarlowTwinsLoss",
     "DINOLoss",
+    "IICLoss",
     "NegativeCosineSimilarity",
     "NormalizedMSE",
     "VICRegLoss",
@@ -36,6 +38,8 @@ __all__ = [
     "barlow_twins_terms",
     "cosine_similarity",
     "dino_loss",
+    "iic_joint",
+    "iic_loss",
     "negative_cosine_similarity",
     "normalized_mse",
     "teacher_probabilities",

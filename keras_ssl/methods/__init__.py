@@ -8,7 +8,9 @@ from keras_ssl.methods.byol import BYOL
 from keras_ssl.methods.colorization import Colorization
 from keras_ssl.methods.context_encoder import ContextEncoder
 from keras_ssl.methods.cpc import CPC
+from keras_ssl.methods.deepcluster import DeepCluster, DeepClusterCallback
 from keras_ssl.methods.dino import DINO
+from keras_ssl.methods.iic import IIC
 from keras_ssl.methods.jigsaw import Jigsaw
 from keras_ssl.methods.moco import MoCo
 from keras_ssl.methods.momentum import MomentumMethod
@@ -37,6 +39,8 @@ REGISTRY = {
     "colorization": Colorization,
     "vae": VAE,
     "bigan": BiGAN,
+    "iic": IIC,
+    "deepcluster": DeepCluster,
 }
 
 __all__ = [
@@ -44,7 +48,10 @@ __all__ = [
     "BiGAN",
     "Colorization",
     "ContextEncoder",
+    "DeepCluster",
+    "DeepClusterCallback",
     "DenoisingAutoencoder",
+    "IIC",
     "Jigsaw",
     "RelativePatchLocation",
     "RotationPrediction",
