@@ -37,9 +37,20 @@ PRESET_OF = {"moco": "simclr", "cpc": "crop_flip"}  # presets the configs use, e
 
 
 def _load_config(method):
+    """The method's shipped config: ``configs/<method>_fashion_mnist.py``, else the one
+    ``configs/<method>_*.py`` (colour methods train on photos)."""
+    import glob
     import importlib.util
 
     path = os.path.join(ROOT, "configs", f"{method}_fashion_mnist.py")
+    if not os.path.exists(path):
+        matches = sorted(glob.glob(os.path.join(ROOT, "configs", f"{method}_*.py")))
+        if not matches:
+            raise ValueError(
+                f"No config for method {method!r}: expected configs/{method}_*.py. Fix: add one "
+                "or leave the method out of --methods."
+            )
+        path = matches[0]
     spec = importlib.util.spec_from_file_location(f"{method}_fashion_mnist", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

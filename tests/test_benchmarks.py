@@ -95,3 +95,13 @@ def test_throughput_rejects_unknown_methods(monkeypatch):
     monkeypatch.setattr("sys.argv", ["throughput.py", "--methods", "simclr,nope"])
     with pytest.raises(ValueError, match="nope"):
         throughput.main()
+
+
+def test_throughput_finds_every_registered_method_config():
+    from keras_ssl import methods
+
+    throughput = load("throughput")
+    for name in methods.REGISTRY:  # colour methods ship configs/<name>_photos.py
+        assert throughput._load_config(name).method == name
+    with pytest.raises(ValueError, match="No config for method 'nope'"):
+        throughput._load_config("nope")
