@@ -13,6 +13,10 @@ then probed on the full split: weighted kNN (k=20, T=0.07) with all 60,000 train
 references, a linear classifier on all labels, and linear classifiers on class-balanced 1% and
 10% of the labels (seed 0). Raw pixels and the random-init encoder are the baselines. The table
 goes to stdout and ``OUT/results.md``; every run's work folder stays under ``OUT/<method>``.
+
+The colour methods (Colorization, SplitBrain: they learn from the ab channels of RGB images)
+have nothing to learn from grayscale Fashion-MNIST; they are listed in the table as not run, with
+that reason, and measured on photos by their own examples.
 """
 
 import argparse
@@ -31,6 +35,11 @@ from keras_ssl import evaluation, experiment, methods, precision  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FRACTIONS = (0.01, 0.1)
+
+
+def needs_rgb(name):
+    """True for methods that learn from colour and cannot train on grayscale images."""
+    return getattr(methods.REGISTRY[name], "requires_rgb", False)
 
 
 def method_config(name, epochs, minutes):
@@ -90,6 +99,9 @@ def format_table(rows):
     )
     lines = [header]
     for row in rows:
+        if "skipped" in row:
+            lines.append(f"| {row['method']} | not run: {row['skipped']} |" + " - |" * 7)
+            continue
         lines.append(
             f"| {row['method']} | {row['backbone']} | {row['epochs']} | {row['batch']} | "
             f"{row['minutes']} | {row['knn']:.4f} | {row['linear']:.4f} | "
@@ -112,6 +124,18 @@ def main():
             f"Unknown methods {unknown}; expected names from {sorted(methods.REGISTRY)}. "
             "Fix: correct --methods."
         )
+    skipped = [
+        {"method": name, "skipped": "learns from colour; Fashion-MNIST is grayscale"}
+        for name in names
+        if needs_rgb(name)
+    ]
+    names = [name for name in names if not needs_rgb(name)]
+    if not names:
+        raise ValueError(
+            f"--methods={args.methods!r} holds only colour methods, which cannot train on "
+            "grayscale Fashion-MNIST. Fix: add a grayscale method, or run "
+            "examples/colorize_photos.py for the colour methods."
+        )
     configs = {name: method_config(name, args.epochs, args.minutes) for name in names}
     rows = []
     splits = None
@@ -131,7 +155,8 @@ def main():
             minutes=f"{minutes:.1f}",
         )
         rows.append(row)
-        print(format_table(rows[-1:]))
+        print(format_table(rows[-1:]), flush=True)
+    rows.extend(skipped)
     last = configs[names[-1]]
     precision.set_policy(last.precision)
     keras.utils.set_random_seed(last.seed)

@@ -105,3 +105,11 @@ def test_throughput_finds_every_registered_method_config():
         assert throughput._load_config(name).method == name
     with pytest.raises(ValueError, match="No config for method 'nope'"):
         throughput._load_config("nope")
+
+
+def test_quality_skips_colour_methods_with_the_reason():
+    quality = load("quality")
+    assert quality.needs_rgb("colorization") and not quality.needs_rgb("simclr")
+    table = quality.format_table([{"method": "colorization", "skipped": "needs colour"}])
+    assert table.splitlines()[2] == "| colorization | not run: needs colour |" + " - |" * 7
+    assert table.splitlines()[2].count("|") == table.splitlines()[0].count("|")

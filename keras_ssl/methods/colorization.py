@@ -149,6 +149,9 @@ class LabMethod(SSLMethod):
     :attr:`export_encoder` (``rgb_encoder``, built by the subclass) maps RGB images to features.
     """
 
+    #: Colour methods learn from the ab channels: grayscale data cannot train them.
+    requires_rgb = True
+
     def default_augmenter(self):
         """One view with a random resized crop (scale 0.5-1) and a horizontal flip."""
         from keras_ssl.augment import presets
