@@ -3,12 +3,12 @@
 import keras
 import tensorflow as tf
 
-from keras_ssl import distribute
 from keras_ssl.augment import presets
 from keras_ssl.layers.mlp_head import MLPHead
 from keras_ssl.methods.base import SSLMethod, _check_encoder
 from keras_ssl.methods.cpc import _check_image_shape, _encoder_for_patches
 from keras_ssl.methods.rotation import check_hidden_dims, classification_terms
+from keras_ssl.methods.step_random import global_batch_draws, new_seed, step_seed
 from keras_ssl.pretext import jigsaw as puzzles
 
 
@@ -59,32 +59,6 @@ def patch_and_image_encoders(encoder, image_shape, patch_size, method):
     name = f"{patch_encoder.name}_image"
     image_encoder = keras.Model(shared.inputs[0], shared.outputs[0], name=name)
     return patch_encoder, image_encoder, image_shape
-
-
-def step_seed(model, seed):
-    """``[seed, training step]``: a fresh stateless seed every step, restored with the optimizer."""
-    step = model.optimizer.iterations if model.optimizer is not None else 0
-    return tf.stack([tf.constant(seed, tf.int64), tf.cast(step, tf.int64)])
-
-
-def replica_draws(sample, local_batch):
-    """Draws for the GLOBAL batch with ``sample(global_batch)`` and keeps this replica's rows.
-
-    Every replica draws the same global tensors from the same stateless seed, so image ``i`` of
-    the global batch gets the same random puzzle however the batch is split over replicas.
-
-    Args:
-        sample: function of the global batch size returning a tuple of ``[global, ...]`` tensors.
-        local_batch: this replica's number of images.
-
-    Returns:
-        The tuple of this replica's rows.
-    """
-    if distribute.num_replicas() == 1:
-        return sample(local_batch)
-    sizes = distribute.gather(tf.reshape(tf.cast(local_batch, tf.int32), [1]))
-    offset = distribute.replica_offset(local_batch)
-    return tuple(draw[offset : offset + local_batch] for draw in sample(tf.reduce_sum(sizes)))
 
 
 def standardize_patches(patches, epsilon=1e-3):
@@ -203,7 +177,7 @@ class Jigsaw(SSLMethod):
     def make_puzzles(self, view, seed):
         """Shuffled tiles ``[n, 9, th, tw, C]`` (standardised if set) and labels ``[n]``."""
         max_offset = tuple(c - t for c, t in zip(self.cell_size, self.tile_size))
-        labels, offsets = replica_draws(
+        labels, offsets = global_batch_draws(
             lambda total: puzzles.sample_jigsaw(total, seed, self.num_permutations, max_offset),
             tf.shape(view)[0],
         )
@@ -222,7 +196,7 @@ class Jigsaw(SSLMethod):
 
     def compute_ssl_loss(self, views, training):
         view = views[0]
-        tiles, labels = self.make_puzzles(view, step_seed(self, self.seed))
+        tiles, labels = self.make_puzzles(view, step_seed(self, new_seed(self.seed), training))
         loss, accuracy = classification_terms(self.classify(tiles, training), labels)
         # The probe reads the exported network on whole images (inference-mode BatchNorm).
         features = self.encoder(view, training=False)

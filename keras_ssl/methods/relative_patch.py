@@ -7,8 +7,9 @@ from keras_ssl.augment import presets
 from keras_ssl.layers.mlp_head import MLPHead
 from keras_ssl.methods.base import SSLMethod, _check_encoder
 from keras_ssl.methods.cpc import _check_image_shape
-from keras_ssl.methods.jigsaw import patch_and_image_encoders, replica_draws, step_seed
+from keras_ssl.methods.jigsaw import patch_and_image_encoders
 from keras_ssl.methods.rotation import check_hidden_dims, classification_terms
+from keras_ssl.methods.step_random import global_batch_draws, new_seed, step_seed
 from keras_ssl.pretext import patch_pairs
 
 
@@ -108,7 +109,7 @@ class RelativePatchLocation(SSLMethod):
 
     def make_pairs(self, view, seed):
         """``(centre, neighbour, labels)``: patches ``[n, ph, pw, C]`` twice, labels ``[n]``."""
-        labels, shifts = replica_draws(
+        labels, shifts = global_batch_draws(
             lambda total: patch_pairs.sample_patch_pairs(total, seed, self.jitter),
             tf.shape(view)[0],
         )
@@ -125,7 +126,9 @@ class RelativePatchLocation(SSLMethod):
 
     def compute_ssl_loss(self, views, training):
         view = views[0]
-        centre, neighbour, labels = self.make_pairs(view, step_seed(self, self.seed))
+        centre, neighbour, labels = self.make_pairs(
+            view, step_seed(self, new_seed(self.seed), training)
+        )
         loss, accuracy = classification_terms(self.classify(centre, neighbour, training), labels)
         # The probe reads the exported network on whole images (inference-mode BatchNorm).
         features = self.encoder(view, training=False)

@@ -55,6 +55,26 @@ def this_replica_rows(global_values, local_batch):
     return tf.slice(global_values, begin, size)
 
 
+def global_batch_draws(sample, local_batch):
+    """Draws for the GLOBAL batch with ``sample(global_batch)`` and keeps this replica's rows.
+
+    Every replica draws the same global tensors from the same stateless seed, so image ``i`` of
+    the global batch gets the same random puzzle, patch pair or mask however the batch is split
+    over replicas.
+
+    Args:
+        sample: function of the global batch size returning a tuple of ``[global, ...]`` tensors.
+        local_batch: this replica's number of images (scalar int32 tensor or Python int).
+
+    Returns:
+        The tuple of this replica's rows.
+    """
+    if distribute.num_replicas() == 1:
+        return sample(local_batch)
+    total = distribute.all_reduce_sum(tf.cast(local_batch, tf.int32))
+    return tuple(this_replica_rows(draw, local_batch) for draw in sample(total))
+
+
 def global_batch_noise(local_batch, dim, seed, distribution="normal"):
     """Noise ``[local_batch, dim]`` for this replica's rows of the global batch.
 
