@@ -11,7 +11,9 @@ counted in epochs by default, so the accuracies do not depend on the machine's s
 stops there, and the epochs column shows how far it got). The frozen encoder is
 then probed on the full split: weighted kNN (k=20, T=0.07) with all 60,000 training images as
 references, a linear classifier on all labels, and linear classifiers on class-balanced 1% and
-10% of the labels (seed 0). Raw pixels and the random-init encoder are the baselines. The table
+10% of the labels (seed 0); clustering methods (IIC, DeepCluster) also get their unsupervised
+clustering accuracy (Hungarian matching of predicted clusters to the 10 classes on the test set).
+Raw pixels and the random-init encoder are the baselines. The table
 goes to stdout and ``OUT/results.md``; every run's work folder stays under ``OUT/<method>``.
 
 The colour methods (Colorization, SplitBrain: they learn from the ab channels of RGB images)
@@ -95,17 +97,18 @@ def encoder_row(encoder, splits):
 def format_table(rows):
     header = (
         "| method | backbone | epochs | batch | train min | kNN | linear | linear 1% | "
-        "linear 10% |\n|---|---|---|---|---|---|---|---|---|"
+        "linear 10% | clustering |\n|---|---|---|---|---|---|---|---|---|---|"
     )
     lines = [header]
     for row in rows:
         if "skipped" in row:
-            lines.append(f"| {row['method']} | not run: {row['skipped']} |" + " - |" * 7)
+            lines.append(f"| {row['method']} | not run: {row['skipped']} |" + " - |" * 8)
             continue
         lines.append(
             f"| {row['method']} | {row['backbone']} | {row['epochs']} | {row['batch']} | "
             f"{row['minutes']} | {row['knn']:.4f} | {row['linear']:.4f} | "
-            f"{row['linear_0.01']:.4f} | {row['linear_0.1']:.4f} |"
+            f"{row['linear_0.01']:.4f} | {row['linear_0.1']:.4f} | "
+            + (f"{row['clustering']:.4f} |" if row.get("clustering") is not None else "- |")
         )
     return "\n".join(lines)
 
@@ -153,6 +156,9 @@ def main():
             epochs=f"{len(history['loss'])}/{config.epochs}",
             batch=config.batch_size,
             minutes=f"{minutes:.1f}",
+            # IIC, DeepCluster: Hungarian clustering accuracy on the test set after the last
+            # epoch, logged by the ClusteringProbe that keras-ssl train adds for them.
+            clustering=(history.get("clustering_accuracy") or [None])[-1],
         )
         rows.append(row)
         print(format_table(rows[-1:]), flush=True)

@@ -60,6 +60,9 @@ def test_quality_probe_row_on_separable_features():
     row.update(method="m", backbone="b", epochs="1/1", batch=8, minutes="0.1")
     table = quality.format_table([row])
     assert table.splitlines()[2].startswith("| m | b | 1/1 | 8 | 0.1 |")
+    assert table.splitlines()[2].endswith("| - |")
+    row["clustering"] = 0.51234
+    assert quality.format_table([row]).splitlines()[2].endswith("| 0.5123 |")
 
 
 def test_throughput_runs_a_step_worker_and_formats_the_tables():
@@ -111,5 +114,5 @@ def test_quality_skips_colour_methods_with_the_reason():
     quality = load("quality")
     assert quality.needs_rgb("colorization") and not quality.needs_rgb("simclr")
     table = quality.format_table([{"method": "colorization", "skipped": "needs colour"}])
-    assert table.splitlines()[2] == "| colorization | not run: needs colour |" + " - |" * 7
+    assert table.splitlines()[2] == "| colorization | not run: needs colour |" + " - |" * 8
     assert table.splitlines()[2].count("|") == table.splitlines()[0].count("|")
