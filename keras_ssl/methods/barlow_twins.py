@@ -2,47 +2,12 @@
 
 import keras
 
-from keras_ssl.layers import MLPHead
 from keras_ssl.losses.redundancy import barlow_twins_terms, check_barlow_twins_arguments
-from keras_ssl.methods.base import SSLMethod
-
-
-def check_two_views(views, method):
-    """Raises a ``ValueError`` unless ``views`` holds exactly two view batches."""
-    if len(views) != 2:
-        raise ValueError(
-            f"{method} uses exactly 2 views per image; received {len(views)}. Fix: use an "
-            "augmenter with two views (keras_ssl.augment.presets.byol or .simclr)."
-        )
-
-
-def check_projection_layers(projection_layers):
-    """Raises a ``ValueError`` unless ``projection_layers`` is a positive integer."""
-    if (
-        isinstance(projection_layers, bool)
-        or not isinstance(projection_layers, int)
-        or projection_layers < 1
-    ):
-        raise ValueError(
-            f"`projection_layers` must be a positive integer; received {projection_layers!r}. "
-            "Fix: use 3 (Barlow Twins and VICReg use 3-layer projectors)."
-        )
-
-
-def project_views(method, views, training):
-    """``(z_a, z_b, features of view 1)``: each view through encoder and projector separately.
-
-    Separate passes give every view its own BatchNorm statistics, as the official Barlow Twins
-    and VICReg code does (``projector(backbone(y1))``, then ``y2``).
-    """
-    features = method.encoder(views[0], training=training)
-    z_a = method.projector(features, training=training)
-    z_b = method.projector(method.encoder(views[1], training=training), training=training)
-    return z_a, z_b, features
+from keras_ssl.methods.projected_views import ProjectedViewsMethod, check_two_views, project_views
 
 
 @keras.saving.register_keras_serializable(package="keras_ssl")
-class BarlowTwins(SSLMethod):
+class BarlowTwins(ProjectedViewsMethod):
     """Barlow Twins (Zbontar et al. 2021, "Barlow Twins: Self-Supervised Learning via Redundancy
     Reduction", https://arxiv.org/abs/2103.03230).
 
@@ -97,30 +62,20 @@ class BarlowTwins(SSLMethod):
         probe_classes=None,
         **kwargs,
     ):
-        super().__init__(encoder, augmenter=augmenter, probe_classes=probe_classes, **kwargs)
-        check_projection_layers(projection_layers)
+        super().__init__(
+            encoder,
+            augmenter=augmenter,
+            projection_hidden_dim=projection_hidden_dim,
+            projection_dim=projection_dim,
+            projection_layers=projection_layers,
+            synchronized_bn=synchronized_bn,
+            probe_classes=probe_classes,
+            **kwargs,
+        )
         check_barlow_twins_arguments(redundancy_weight, epsilon)
-        self.projection_hidden_dim = projection_hidden_dim
-        self.projection_dim = projection_dim
-        self.projection_layers = projection_layers
         self.redundancy_weight = redundancy_weight
         self.epsilon = epsilon
-        self.synchronized_bn = synchronized_bn
-        self.projector = MLPHead(
-            hidden_dims=(projection_hidden_dim,) * (projection_layers - 1),
-            output_dim=projection_dim,
-            synchronized=synchronized_bn,
-            name="projector",
-        )
         self.build()
-
-    def default_augmenter(self):
-        from keras_ssl.augment import presets
-
-        return presets.byol(self.image_shape)
-
-    def build_heads(self, feature_shape):
-        self.projector.build(feature_shape)
 
     def compute_ssl_loss(self, views, training):
         check_two_views(views, "Barlow Twins")
@@ -131,10 +86,6 @@ class BarlowTwins(SSLMethod):
     def get_config(self):
         return {
             **super().get_config(),
-            "projection_hidden_dim": self.projection_hidden_dim,
-            "projection_dim": self.projection_dim,
-            "projection_layers": self.projection_layers,
             "redundancy_weight": self.redundancy_weight,
             "epsilon": self.epsilon,
-            "synchronized_bn": self.synchronized_bn,
         }

@@ -2,18 +2,12 @@
 
 import keras
 
-from keras_ssl.layers import MLPHead
 from keras_ssl.losses.redundancy import check_vicreg_arguments, vicreg_terms
-from keras_ssl.methods.barlow_twins import (
-    check_projection_layers,
-    check_two_views,
-    project_views,
-)
-from keras_ssl.methods.base import SSLMethod
+from keras_ssl.methods.projected_views import ProjectedViewsMethod, check_two_views, project_views
 
 
 @keras.saving.register_keras_serializable(package="keras_ssl")
-class VICReg(SSLMethod):
+class VICReg(ProjectedViewsMethod):
     """VICReg (Bardes, Ponce and LeCun 2022, "VICReg: Variance-Invariance-Covariance
     Regularization for Self-Supervised Learning", https://arxiv.org/abs/2105.04906).
 
@@ -73,35 +67,25 @@ class VICReg(SSLMethod):
         probe_classes=None,
         **kwargs,
     ):
-        super().__init__(encoder, augmenter=augmenter, probe_classes=probe_classes, **kwargs)
-        check_projection_layers(projection_layers)
+        super().__init__(
+            encoder,
+            augmenter=augmenter,
+            projection_hidden_dim=projection_hidden_dim,
+            projection_dim=projection_dim,
+            projection_layers=projection_layers,
+            synchronized_bn=synchronized_bn,
+            probe_classes=probe_classes,
+            **kwargs,
+        )
         check_vicreg_arguments(
             invariance_weight, variance_weight, covariance_weight, gamma, epsilon
         )
-        self.projection_hidden_dim = projection_hidden_dim
-        self.projection_dim = projection_dim
-        self.projection_layers = projection_layers
         self.invariance_weight = invariance_weight
         self.variance_weight = variance_weight
         self.covariance_weight = covariance_weight
         self.gamma = gamma
         self.epsilon = epsilon
-        self.synchronized_bn = synchronized_bn
-        self.projector = MLPHead(
-            hidden_dims=(projection_hidden_dim,) * (projection_layers - 1),
-            output_dim=projection_dim,
-            synchronized=synchronized_bn,
-            name="projector",
-        )
         self.build()
-
-    def default_augmenter(self):
-        from keras_ssl.augment import presets
-
-        return presets.byol(self.image_shape)
-
-    def build_heads(self, feature_shape):
-        self.projector.build(feature_shape)
 
     def compute_ssl_loss(self, views, training):
         check_two_views(views, "VICReg")
@@ -120,13 +104,9 @@ class VICReg(SSLMethod):
     def get_config(self):
         return {
             **super().get_config(),
-            "projection_hidden_dim": self.projection_hidden_dim,
-            "projection_dim": self.projection_dim,
-            "projection_layers": self.projection_layers,
             "invariance_weight": self.invariance_weight,
             "variance_weight": self.variance_weight,
             "covariance_weight": self.covariance_weight,
             "gamma": self.gamma,
             "epsilon": self.epsilon,
-            "synchronized_bn": self.synchronized_bn,
         }
