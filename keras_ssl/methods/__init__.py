@@ -18,6 +18,7 @@ from keras_ssl.methods.relative_patch import RelativePatchLocation
 from keras_ssl.methods.rotation import RotationPrediction
 from keras_ssl.methods.simclr import SimCLR
 from keras_ssl.methods.simsiam import SimSiam
+from keras_ssl.methods.split_brain import SplitBrain
 from keras_ssl.methods.vae import VAE
 from keras_ssl.methods.vicreg import VICReg
 
@@ -41,6 +42,7 @@ REGISTRY = {
     "bigan": BiGAN,
     "iic": IIC,
     "deepcluster": DeepCluster,
+    "split_brain": SplitBrain,
 }
 
 __all__ = [
@@ -65,5 +67,6 @@ __all__ = [
     "SSLMethod",
     "SimCLR",
     "SimSiam",
+    "SplitBrain",
     "VICReg",
 ]

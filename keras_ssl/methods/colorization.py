@@ -99,7 +99,7 @@ def spatial_backbone(encoder, method):
             f"{encoder.name!r} whose last layer is {type(last).__name__}. Fix: use a "
             "convolutional backbone such as keras_ssl.backbones.SmallResNet or ResNet18."
         )
-    return keras.Model(encoder.inputs, [maps, encoder.outputs[0]], name=f"{encoder.name}_maps")
+    return keras.Model(encoder.inputs[0], [maps, encoder.outputs[0]], name=f"{encoder.name}_maps")
 
 
 def pixel_classifier(map_shape, image_size, num_classes, hidden_dim, synchronized_bn, name):
