@@ -4,6 +4,8 @@
                      [--config.batch_size=512 --config.epochs=100 ...] \\
                      [--strategy=auto|cpu|mirrored|multi_worker|tpu --tpu=NAME]
     keras-ssl eval   --workdir runs/simclr [--baselines]
+                     [--protocol=linear|knn|finetune|fractions|embedding|segmentation|all
+                      --eval_option=finetune_epochs=3 ...]
     keras-ssl export --workdir runs/simclr [--overwrite]
 """
 
@@ -26,6 +28,16 @@ _STRATEGY = flags.DEFINE_enum(
 )
 _BASELINES = flags.DEFINE_bool(
     "baselines", False, "eval: also probe raw pixels and the random-init encoder."
+)
+_PROTOCOL = flags.DEFINE_string(
+    "protocol",
+    None,
+    "eval: a protocol of keras_ssl.evaluation.protocols.PROTOCOLS (linear, knn, finetune, "
+    "fractions, embedding, segmentation) or 'all'; writes DIR/eval.json and plots. Default: "
+    "kNN + linear probes -> metrics.json.",
+)
+_EVAL_OPTIONS = flags.DEFINE_multi_string(
+    "eval_option", [], "eval: NAME=VALUE overriding protocols.DEFAULT_OPTIONS (Python literal)."
 )
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "export: replace an existing export.")
 
@@ -53,9 +65,33 @@ def main(argv):
         experiment.train(_CONFIG.value, workdir, strategy=strategy)
         logging.info("Run written to %s", workdir)
     elif command == "eval":
-        experiment.evaluate(workdir, baselines=_BASELINES.value)
+        experiment.evaluate(
+            workdir,
+            baselines=_BASELINES.value,
+            protocol=_PROTOCOL.value,
+            options=_parse_options(_EVAL_OPTIONS.value),
+        )
     else:
         print(experiment.export_run(workdir, overwrite=_OVERWRITE.value))
+
+
+def _parse_options(items):
+    """``["name=value", ...]`` -> dict, each value a Python literal (or a plain string)."""
+    import ast
+
+    options = {}
+    for item in items:
+        name, separator, value = item.partition("=")
+        if not separator or not name:
+            raise ValueError(
+                f"--eval_option must be NAME=VALUE; received {item!r}. Fix: e.g. "
+                "--eval_option=finetune_epochs=3."
+            )
+        try:
+            options[name] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            options[name] = value
+    return options
 
 
 def _parse_flags(argv):

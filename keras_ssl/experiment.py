@@ -326,12 +326,19 @@ def _training_callbacks(config, workdir, probe_train, probe_test, clusters=False
 
 
 # ------------------------------------------------------------------------------- eval
-def evaluate(workdir, baselines=False, verbose=True):
+def evaluate(workdir, baselines=False, verbose=True, protocol=None, options=None):
     """kNN and linear-probe accuracy of a trained run (and of baselines) -> ``metrics.json``.
 
     Baselines use the same probe split: raw pixels, and the same encoder architecture randomly
     initialised from the config's seed (as the run was, before training).
+
+    With ``protocol`` (a name in ``keras_ssl.evaluation.protocols.PROTOCOLS``, or ``"all"``)
+    the named protocols run instead and their results are merged into ``DIR/eval.json``
+    (results of other protocols already there are kept); ``options`` overrides entries of
+    ``protocols.DEFAULT_OPTIONS``. Returns the whole ``eval.json`` content then.
     """
+    if protocol is not None:
+        return _evaluate_protocols(workdir, protocol, options or {}, verbose)
     config = load_config(workdir)
     precision.set_policy(config.precision)
     model = _load_model(workdir)
@@ -366,6 +373,75 @@ def evaluate(workdir, baselines=False, verbose=True):
     if verbose:
         print(format_table(metrics), file=sys.stdout)
     return metrics
+
+
+def _evaluate_protocols(workdir, protocol, options, verbose):
+    from keras_ssl.evaluation import protocols
+
+    names = list(protocols.PROTOCOLS) if protocol == "all" else [protocol]
+    unknown = [name for name in names if name not in protocols.PROTOCOLS]
+    bad_options = sorted(set(options) - set(protocols.DEFAULT_OPTIONS))
+    if unknown or bad_options:
+        raise ValueError(
+            f"Unknown evaluation protocol {protocol!r} or options {bad_options}; expected a "
+            f"protocol in {sorted(protocols.PROTOCOLS) + ['all']} and options among "
+            f"{sorted(protocols.DEFAULT_OPTIONS)}. Fix: correct --protocol / --eval_option."
+        )
+    config = load_config(workdir)
+    precision.set_policy(config.precision)
+    model = _load_model(workdir)
+    probe_train, probe_test = probe_splits(config, load_splits(config.data))
+
+    def random_encoder():
+        keras.utils.set_random_seed(config.seed)
+        return build_model(config, probe_train[0].shape[1:]).export_encoder
+
+    splits = protocols.EvalSplits(
+        train=probe_train,
+        test=probe_test,
+        options={**protocols.DEFAULT_OPTIONS, **options},
+        random_encoder=random_encoder,
+        cache_key=protocols.checkpoint_key(
+            os.path.join(workdir, "model.keras"),
+            config.data.to_json_best_effort(),
+            config.seed,
+        ),
+    )
+    path = os.path.join(workdir, "eval.json")
+    record = {}
+    if os.path.exists(path):
+        with open(path) as f:
+            record = json.load(f)
+    for name in names:
+        start = time.monotonic()
+        if verbose:
+            print(f"Evaluation protocol {name} ...", flush=True)
+        result = protocols.PROTOCOLS[name](model, config, splits, workdir)
+        result["seconds"] = time.monotonic() - start
+        record[name] = _plain_json(result)
+        _write_json(path, record)
+        if verbose:
+            print(f"  {name}: {_headline(name, result)} ({result['seconds']:.1f} s)", flush=True)
+    return record
+
+
+def _plain_json(value):
+    if isinstance(value, dict):
+        return {str(k): _plain_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain_json(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _headline(name, result):
+    """What a protocol's progress line shows: accuracy, or mean IoU with all labels."""
+    if name != "segmentation":
+        return f"accuracy={result.get('accuracy', result.get('ssl', {}).get('accuracy'))}"
+    ssl = result["results"]["ssl"]
+    scores = {mode: runs[max(runs, key=float)]["mean_iou"] for mode, runs in ssl.items()}
+    return "mean IoU " + ", ".join(f"{mode}={score:.4f}" for mode, score in scores.items())
 
 
 def format_table(metrics):

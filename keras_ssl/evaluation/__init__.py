@@ -2,6 +2,7 @@
 curves, view pairs, reconstructions, generated samples."""
 
 from keras_ssl.evaluation.clustering import clustering_accuracy, contingency_table
+from keras_ssl.evaluation.efficiency import data_efficiency
 from keras_ssl.evaluation.features import (
     check_features,
     check_labelled_data,
@@ -10,14 +11,41 @@ from keras_ssl.evaluation.features import (
     extract_labelled_features,
     l2_normalize,
 )
+from keras_ssl.evaluation.fine_tune import clone_encoder, fine_tune, layer_groups
 from keras_ssl.evaluation.fractions import label_fraction
 from keras_ssl.evaluation.knn import knn_accuracy, knn_predict
+from keras_ssl.evaluation.knn_eval import knn_eval, knn_sweep
 from keras_ssl.evaluation.linear import linear_probe
-from keras_ssl.evaluation.plots import plot_training_curves, plot_view_pairs
+from keras_ssl.evaluation.linear_eval import linear_eval, linear_sweep
+from keras_ssl.evaluation.plots import (
+    embed_2d,
+    plot_convergence,
+    plot_data_efficiency,
+    plot_embedding,
+    plot_training_curves,
+    plot_view_pairs,
+)
 from keras_ssl.evaluation.reconstruction import plot_reconstructions, reconstruction_grid
 from keras_ssl.evaluation.samples import plot_model_samples, plot_sample_grid
+from keras_ssl.evaluation.segmentation import (
+    segmentation_metrics,
+    segmentation_protocol,
+    segmentation_transfer,
+)
 
 __all__ = [
+    "data_efficiency",
+    "clone_encoder",
+    "fine_tune",
+    "layer_groups",
+    "knn_eval",
+    "knn_sweep",
+    "linear_eval",
+    "linear_sweep",
+    "embed_2d",
+    "plot_convergence",
+    "plot_data_efficiency",
+    "plot_embedding",
     "check_features",
     "clustering_accuracy",
     "contingency_table",
@@ -36,4 +64,7 @@ __all__ = [
     "plot_training_curves",
     "plot_view_pairs",
     "reconstruction_grid",
+    "segmentation_metrics",
+    "segmentation_protocol",
+    "segmentation_transfer",
 ]

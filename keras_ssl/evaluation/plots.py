@@ -1,4 +1,5 @@
-"""PNG figures: augmented view pairs and training curves.
+"""PNG figures: augmented view pairs, training curves, data-efficiency and convergence curves,
+2-D embedding maps.
 
 matplotlib is imported inside the functions (it is only needed when a figure is drawn) and
 drives the Agg canvas directly, so no display and no pyplot state are involved.
@@ -137,6 +138,181 @@ def plot_training_curves(history, path, title=None):
         figure.suptitle(title)
     figure.tight_layout()
     return _save(figure, path)
+
+
+def plot_data_efficiency(efficiency, path, title=None):
+    """Test accuracy against the fraction of training labels, one line per encoder.
+
+    Args:
+        efficiency: the dict returned by ``keras_ssl.evaluation.data_efficiency``
+            (``fractions`` and ``results: name -> {"mean": [...], "std": [...]}``).
+        path: where the PNG is written; missing parent folders are created.
+        title: optional figure title.
+
+    Returns:
+        ``path``.
+
+    Raises:
+        ValueError: when ``efficiency`` lacks ``fractions`` or ``results``.
+    """
+    if not isinstance(efficiency, dict) or not {"fractions", "results"} <= set(efficiency):
+        raise ValueError(
+            "`efficiency` must be the dict returned by data_efficiency (keys 'fractions' and "
+            f"'results'); received {_describe(efficiency)}. Fix: pass data_efficiency(...)."
+        )
+    fractions = np.asarray(efficiency["fractions"], np.float64) * 100
+    figure = _figure((6.0, 4.0))
+    axis = figure.subplots()
+    for name, row in efficiency["results"].items():
+        mean, std = np.asarray(row["mean"]), np.asarray(row.get("std", np.zeros_like(row["mean"])))
+        axis.errorbar(fractions, mean, yerr=std, marker="o", capsize=3, label=name)
+    axis.set_xscale("log")
+    axis.set_xticks(fractions, [f"{f:g}%" for f in fractions])
+    axis.set_xlabel("labelled training examples (% of the training set, per class)")
+    axis.set_ylabel("test accuracy")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8)
+    axis.set_title(title or f"Data efficiency ({efficiency.get('protocol', '')})".strip())
+    figure.tight_layout()
+    return _save(figure, path)
+
+
+def plot_convergence(curves, path, metric="test_accuracy", title=None):
+    """Downstream training curves of several initialisations on one plot.
+
+    Args:
+        curves: dict ``name -> per-epoch dict`` (``fine_tune(...)["curves"]``), e.g.
+            ``{"ssl": ..., "random_init": ...}``.
+        path: where the PNG is written; missing parent folders are created.
+        metric: the curve drawn on the left panel; the right panel draws ``loss`` when present.
+        title: optional figure title.
+
+    Returns:
+        ``path``.
+
+    Raises:
+        ValueError: when ``curves`` is empty or a curve lacks ``metric``.
+    """
+    if not isinstance(curves, dict) or not curves:
+        raise ValueError(
+            f"`curves` must be a non-empty dict name -> fine_tune(...)['curves']; received "
+            f"{_describe(curves)}. Fix: pass {{'ssl': result['curves'], ...}}."
+        )
+    for name, curve in curves.items():
+        if not isinstance(curve, dict) or metric not in curve:
+            raise ValueError(
+                f"`curves[{name!r}]` has no {metric!r} series; received {_describe(curve)}. "
+                f"Fix: pass fine_tune(...)['curves'] or choose metric= among its keys."
+            )
+    panels = [metric] + (["loss"] if all("loss" in c for c in curves.values()) else [])
+    figure = _figure((5.5 * len(panels), 4.0))
+    axes = figure.subplots(1, len(panels), squeeze=False)[0]
+    for axis, panel in zip(axes, panels):
+        for name, curve in curves.items():
+            values = np.asarray(curve[panel], np.float64)
+            axis.plot(np.arange(1, len(values) + 1), values, marker="o", markersize=4, label=name)
+        axis.set_xlabel("fine-tuning epoch")
+        axis.set_ylabel(panel)
+        axis.grid(alpha=0.3)
+        axis.xaxis.get_major_locator().set_params(integer=True)
+        axis.legend(fontsize=8)
+    figure.suptitle(title or "Convergence: SSL initialisation vs random initialisation")
+    figure.tight_layout()
+    return _save(figure, path)
+
+
+def embed_2d(features, method="tsne", seed=0):
+    """Maps ``[N, D]`` features to 2-D with t-SNE (scikit-learn) or UMAP (``umap-learn``).
+
+    Args:
+        features: ``[N, D]`` array, ``N >= 3``.
+        method: ``"tsne"`` or ``"umap"`` (needs the ``umap-learn`` package).
+        seed: random state of the embedding.
+
+    Returns:
+        ``float32`` array ``[N, 2]``.
+
+    Raises:
+        ValueError: for an unknown method, UMAP without ``umap-learn``, or fewer than 3 rows.
+    """
+    features = np.asarray(features, np.float32)
+    if features.ndim != 2 or len(features) < 3:
+        raise ValueError(
+            f"`features` must be [N, D] with N >= 3; received shape {features.shape}. "
+            "Fix: pass the embeddings of at least 3 examples."
+        )
+    if method == "tsne":
+        from sklearn.manifold import TSNE
+
+        perplexity = float(min(30.0, (len(features) - 1) / 3))
+        return (
+            TSNE(2, perplexity=perplexity, init="pca", random_state=seed)
+            .fit_transform(features)
+            .astype(np.float32)
+        )
+    if method == "umap":
+        try:
+            import umap
+        except ImportError as error:
+            raise ValueError(
+                "method='umap' needs the umap-learn package, which is not installed. "
+                "Fix: pip install umap-learn, or use method='tsne'."
+            ) from error
+        return umap.UMAP(random_state=seed).fit_transform(features).astype(np.float32)
+    raise ValueError(
+        f"Unknown embedding method {method!r}; expected 'tsne' or 'umap'. Fix: pass one of them."
+    )
+
+
+def plot_embedding(points, labels, path, title=None, class_names=None):
+    """Scatter plot of 2-D points coloured by class.
+
+    Args:
+        points: ``[N, 2]`` (e.g. from :func:`embed_2d`).
+        labels: ``[N]`` integer class ids.
+        path: where the PNG is written; missing parent folders are created.
+        title: optional figure title.
+        class_names: optional list of names indexed by class id, for the legend.
+
+    Returns:
+        ``path``.
+
+    Raises:
+        ValueError: for points that are not ``[N, 2]`` or labels of another length.
+    """
+    points, labels = np.asarray(points), np.asarray(labels).reshape(-1)
+    if points.ndim != 2 or points.shape[1] != 2 or len(labels) != len(points):
+        raise ValueError(
+            f"`points` must be [N, 2] with one label each; received points {points.shape} and "
+            f"{len(labels)} labels. Fix: pass embed_2d(features) and the matching labels."
+        )
+    figure = _figure((6.5, 6.0))
+    axis = figure.subplots()
+    colours = _colours(len(np.unique(labels)))
+    for colour, label in zip(colours, np.unique(labels)):
+        chosen = labels == label
+        name = class_names[label] if class_names is not None else str(label)
+        axis.scatter(*points[chosen].T, s=4, color=colour, label=name)
+    axis.set_xticks([])
+    axis.set_yticks([])
+    axis.legend(fontsize=7, markerscale=3, loc="best")
+    if title:
+        axis.set_title(title)
+    figure.tight_layout()
+    return _save(figure, path)
+
+
+def _colours(count):
+    from matplotlib import colormaps
+
+    colour_map = colormaps["tab10" if count <= 10 else "tab20"]
+    return [colour_map(i % colour_map.N) for i in range(count)]
+
+
+def _describe(value):
+    if isinstance(value, dict):
+        return f"dict with keys {sorted(map(str, value))}"
+    return type(value).__name__
 
 
 def _figure(size):
