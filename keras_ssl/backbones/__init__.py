@@ -3,6 +3,13 @@ model."""
 
 from keras_ssl.backbones.adapter import from_keras_model
 from keras_ssl.backbones.decoder import ConvDecoder
+from keras_ssl.backbones.features import (
+    TokenGrid,
+    feature_extractor,
+    feature_levels,
+    pyramid_outputs,
+    with_input_shape,
+)
 from keras_ssl.backbones.resnet import ResNet, ResNet18, ResNet34, ResNet50, SmallResNet
 from keras_ssl.backbones.vit import ViT, ViTSmall, ViTTiny
 
@@ -27,6 +34,11 @@ __all__ = [
     "SmallResNet",
     "ViT",
     "ViTSmall",
+    "TokenGrid",
     "ViTTiny",
+    "feature_extractor",
+    "feature_levels",
     "from_keras_model",
+    "pyramid_outputs",
+    "with_input_shape",
 ]
