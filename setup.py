@@ -33,6 +33,8 @@ setup(
     ],
     extras_require={
         "test": ["pytest>=8", "pytest-xdist>=3.5", "ruff>=0.6"],
+        # benchmarks/throughput.py --compare-pytorch; pinned: an open range pulls a CUDA build.
+        "compare": ["torch==2.13.0"],
     },
     entry_points={"console_scripts": ["keras-ssl=keras_ssl.cli:run"]},
     classifiers=[

@@ -65,51 +65,6 @@ def test_quality_probe_row_on_separable_features():
     assert quality.format_table([row]).splitlines()[2].endswith("| 0.5123 |")
 
 
-def test_throughput_runs_a_step_worker_and_formats_the_tables():
-    throughput = load("throughput")
-    row = throughput._run_worker(
-        "step",
-        method="simclr",
-        backbone="small_resnet",
-        precision="float32",
-        xla=False,
-        replicas=1,
-        steps=1,
-        repeats=2,
-        image_size=8,
-        batch=8,
-    )
-    assert row["method"] == "simclr" and row["views"] == 2 and row["images_per_s"] > 0
-    assert row["spread"][0] <= row["images_per_s"] <= row["spread"][1]
-    assert row["peak_rss_mib"] > 100 and row["warmup_s"] > 0
-    pipeline = throughput.measure_pipeline("simclr", image_size=8, batch=8, batches=2)
-    assert pipeline["images_per_s"] > 0
-    slower = dict(row, method="byol", images_per_s=row["images_per_s"] / 2)
-    table = throughput.format_step_table([row, slower])
-    assert "| simclr | float32 | off | 1 |" in table and "| 2.00x |" in table
-    ratios = throughput.format_pipeline_table(
-        [dict(pipeline, images_per_s=4 * row["images_per_s"])], [row], {"simclr": "simclr"}
-    )
-    assert "simclr 4.0x" in ratios
-
-
-def test_throughput_rejects_unknown_methods(monkeypatch):
-    throughput = load("throughput")
-    monkeypatch.setattr("sys.argv", ["throughput.py", "--methods", "simclr,nope"])
-    with pytest.raises(ValueError, match="nope"):
-        throughput.main()
-
-
-def test_throughput_finds_every_registered_method_config():
-    from keras_ssl import methods
-
-    throughput = load("throughput")
-    for name in methods.REGISTRY:  # colour methods ship configs/<name>_photos.py
-        assert throughput._load_config(name).method == name
-    with pytest.raises(ValueError, match="No config for method 'nope'"):
-        throughput._load_config("nope")
-
-
 def test_quality_skips_colour_methods_with_the_reason():
     quality = load("quality")
     assert quality.needs_rgb("colorization") and not quality.needs_rgb("simclr")

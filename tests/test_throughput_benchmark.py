@@ -1,0 +1,145 @@
+import importlib.util
+import os
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def load(name):
+    spec = importlib.util.spec_from_file_location(
+        name, os.path.join(ROOT, "benchmarks", f"{name}.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_throughput_runs_a_method_worker_and_formats_the_tables():
+    throughput = load("throughput")
+    rows = throughput._run_worker(
+        "method",
+        method="simclr",
+        backbone="small_resnet",
+        precisions=["float32", "mixed_bfloat16"],
+        xla_modes=[False],
+        steps=1,
+        repeats=2,
+        warmup_steps=1,
+        image_size=8,
+        batch=8,
+    )
+    assert [r["precision"] for r in rows] == ["float32", "mixed_bfloat16"]
+    row = rows[0]
+    assert row["method"] == "simclr" and row["views"] == 2 and row["images_per_s"] > 0
+    assert row["spread"][0] <= row["images_per_s"] <= row["spread"][1]
+    assert row["peak_rss_mib"] > 100 and row["warmup_s"] > 0
+    assert rows[0]["params"] == rows[1]["params"]
+    pipeline = throughput.measure_pipeline("simclr", image_size=8, batch=8, batches=2)
+    assert pipeline["images_per_s"] > 0
+    slower = dict(row, method="byol", images_per_s=row["images_per_s"] / 2)
+    table = throughput.format_step_table([row, slower])
+    assert "| simclr | float32 | off | 1 |" in table and "| 2.00x |" in table
+    ratios = throughput.format_pipeline_table(
+        [dict(pipeline, images_per_s=4 * row["images_per_s"])], [row], {"simclr": "simclr"}
+    )
+    assert "simclr 4.0x" in ratios
+
+
+def test_throughput_rejects_unknown_methods(monkeypatch):
+    throughput = load("throughput")
+    with pytest.raises(ValueError, match="nope"):
+        throughput.main(["--methods", "simclr,nope"])
+
+
+def test_throughput_finds_every_registered_method_config():
+    from keras_ssl import methods
+
+    throughput = load("throughput")
+    for name in methods.REGISTRY:  # colour methods ship configs/<name>_photos.py
+        assert throughput._load_config(name).method == name
+    with pytest.raises(ValueError, match="No config for method 'nope'"):
+        throughput._load_config("nope")
+
+
+def test_step_jobs_put_all_precisions_in_one_process_and_extras_only_for_simclr():
+    throughput = load("throughput")
+    precisions = ["float32", "mixed_bfloat16"]
+    jobs = throughput.step_jobs(["byol", "simclr"], precisions, [False])
+    assert jobs == [
+        ("byol", precisions, [False], 1),
+        ("simclr", precisions, [False, True], 1),
+        ("simclr", precisions, [False], 2),
+    ]
+    assert throughput.step_jobs(["simclr"], precisions, [False], extras=False) == [
+        ("simclr", precisions, [False], 1)
+    ]
+    assert len(throughput.step_jobs(["byol", "moco"], precisions, [False, True])) == 2
+
+
+def test_argument_parsing_defaults_and_errors():
+    throughput = load("throughput")
+    args = throughput.parse_args([])
+    assert (args.steps, args.repeats, args.warmup_steps, args.batch) == (4, 3, 2, 128)
+    assert args.precisions == "float32,mixed_bfloat16" and not args.compare_pytorch
+    args = throughput.parse_args(["--steps-per-execution", "2", "--compare-pytorch"])
+    assert args.steps_per_execution == 2 and args.compare_pytorch
+    with pytest.raises(ValueError, match=r"--steps \(3\) .* multiples of --steps-per-execution"):
+        throughput.parse_args(["--steps", "3", "--steps-per-execution", "2"])
+    with pytest.raises(ValueError, match="--repeats must be at least 1; received 0"):
+        throughput.parse_args(["--repeats", "0"])
+
+
+def test_median_and_spread():
+    throughput = load("throughput")
+    assert throughput.median_and_spread([3.0, 1.0, 2.0]) == (2.0, [1.0, 3.0])
+    assert throughput.median_and_spread([4.0, 1.0]) == (2.5, [1.0, 4.0])
+
+
+def test_comparison_summary_ratio_and_table():
+    throughput = load("throughput")
+    runs = [
+        {"side": "keras_ssl", "precision": "float32", "images_per_s": 30.0, "params": 11},
+        {"side": "pytorch", "precision": "float32", "images_per_s": 20.0, "params": 11},
+        {"side": "pytorch", "precision": "float32", "images_per_s": 24.0, "params": 11},
+        {"side": "keras_ssl", "precision": "float32", "images_per_s": 36.0, "params": 11},
+        {"side": "keras_ssl", "precision": "float32", "images_per_s": 60.0, "params": 11},
+    ]
+    (row,) = throughput.summarize_comparison(runs)
+    assert row["keras_ssl"] == [30.0, 36.0, 60.0] and row["pytorch"] == [20.0, 24.0]
+    assert row["keras_ssl_median"] == 36.0 and row["pytorch_median"] == 22.0
+    assert row["ratio"] == pytest.approx(36.0 / 22.0)
+    table = throughput.format_comparison_table([dict(row, keras_ssl_params=11497664)])
+    assert table.splitlines()[2] == (
+        "| float32 | 36.0 (30.0, 36.0, 60.0) | 22.0 (20.0, 24.0) | 1.64x | 11,497,664 / 11 |"
+    )
+    with pytest.raises(ValueError, match="No pytorch run for precision 'float32'"):
+        throughput.summarize_comparison(runs[:1])
+
+
+def test_compare_pytorch_without_torch_says_how_to_install(monkeypatch):
+    throughput = load("throughput")
+    monkeypatch.setattr(throughput, "torch_available", lambda: False)
+    with pytest.raises(ValueError, match="pip install torch==2.13.0"):
+        throughput.main(["--methods", "simclr", "--compare-pytorch"])
+
+
+def test_torch_twin_matches_keras_parameter_count_and_loss():
+    torch = pytest.importorskip("torch")
+    import numpy as np
+
+    from keras_ssl.backbones import ResNet18
+    from keras_ssl.losses import nt_xent
+    from keras_ssl.methods import SimCLR
+
+    torch_simclr = load("torch_simclr")
+    keras_model = SimCLR(ResNet18(input_shape=(32, 32, 3)), temperature=0.2)
+    keras_params = int(sum(np.prod(w.shape) for w in keras_model.trainable_weights))
+    assert torch_simclr.count_parameters(torch_simclr.SimCLRResNet18()) == keras_params
+    rng = np.random.default_rng(0)
+    z_a, z_b = rng.normal(size=(2, 6, 4)).astype("float32")
+    expected = float(np.mean(nt_xent(z_a, z_b, temperature=0.2)))
+    loss = torch_simclr.nt_xent(torch.from_numpy(z_a), torch.from_numpy(z_b), 0.2)
+    assert float(loss) == pytest.approx(expected, rel=1e-5)
+    with pytest.raises(ValueError, match="received 'float16'"):
+        torch_simclr.measure_step(precision="float16")
