@@ -438,7 +438,8 @@ def _plain_json(value):
 def _headline(name, result):
     """What a protocol's progress line shows: accuracy, or mean IoU with all labels."""
     if name != "segmentation":
-        return f"accuracy={result.get('accuracy', result.get('ssl', {}).get('accuracy'))}"
+        accuracy = result.get("accuracy", result.get("ssl", {}).get("accuracy"))
+        return f"accuracy={accuracy}" if accuracy is not None else f"wrote {result.get('plot')}"
     ssl = result["results"]["ssl"]
     scores = {mode: runs[max(runs, key=float)]["mean_iou"] for mode, runs in ssl.items()}
     return "mean IoU " + ", ".join(f"{mode}={score:.4f}" for mode, score in scores.items())
