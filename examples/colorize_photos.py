@@ -11,17 +11,14 @@ import argparse
 import os
 
 import keras
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from keras_ssl import backbones  # noqa: E402
-from keras_ssl.datasets import sample_photos  # noqa: E402
-from keras_ssl.datasets.pipeline import make_ssl_dataset  # noqa: E402
-from keras_ssl.methods.colorization import Colorization  # noqa: E402
-from keras_ssl.pretext import color  # noqa: E402
+from keras_ssl import backbones
+from keras_ssl.datasets import sample_photos
+from keras_ssl.datasets.pipeline import make_ssl_dataset
+from keras_ssl.evaluation import plot_image_columns
+from keras_ssl.methods.colorization import Colorization
+from keras_ssl.pretext import color
 
 METHODS = ("colorization",)
 
@@ -33,27 +30,12 @@ def build(method, image_size):
 
 def save_grid(model, images, path):
     """Rows of (L channel, prediction, original) for ``images`` (uint8 RGB)."""
-    lightness = color.rgb_to_lab(images).numpy()[..., 0] / 100.0
-    predicted = model.colorize(images)
-    rows = len(images)
-    figure, axes = plt.subplots(rows, 3, figsize=(6, 2 * rows), squeeze=False)
-    for row in range(rows):
-        for column, (title, image) in enumerate(
-            (
-                ("input (L)", lightness[row]),
-                ("prediction", predicted[row]),
-                ("original", images[row]),
-            )
-        ):
-            axis = axes[row, column]
-            axis.imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=1)
-            axis.set_xticks([])
-            axis.set_yticks([])
-            if row == 0:
-                axis.set_title(title)
-    figure.tight_layout()
-    figure.savefig(path, dpi=80)
-    plt.close(figure)
+    columns = (
+        ("input (L)", color.rgb_to_lab(images).numpy()[..., 0] / 100.0),
+        ("prediction", model.colorize(images)),
+        ("original", images),
+    )
+    return plot_image_columns(columns, path, max_rows=len(images))
 
 
 def main():

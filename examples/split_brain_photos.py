@@ -11,17 +11,14 @@ import argparse
 import os
 
 import keras
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from keras_ssl import backbones  # noqa: E402
-from keras_ssl.datasets import sample_photos  # noqa: E402
-from keras_ssl.datasets.pipeline import make_ssl_dataset  # noqa: E402
-from keras_ssl.methods.split_brain import SplitBrain  # noqa: E402
-from keras_ssl.pretext import color  # noqa: E402
+from keras_ssl import backbones
+from keras_ssl.datasets import sample_photos
+from keras_ssl.datasets.pipeline import make_ssl_dataset
+from keras_ssl.evaluation import plot_image_columns
+from keras_ssl.methods.split_brain import SplitBrain
+from keras_ssl.pretext import color
 
 
 def save_grid(model, images, path):
@@ -29,23 +26,10 @@ def save_grid(model, images, path):
     columns = (
         ("input (L)", color.rgb_to_lab(images).numpy()[..., 0] / 100.0),
         ("ab from L", model.colorize(images)),
-        ("L from ab", model.predict_lightness(images)[..., 0]),
+        ("L from ab", model.predict_lightness(images)),
         ("original", images),
     )
-    rows = len(images)
-    figure, axes = plt.subplots(rows, 4, figsize=(8, 2 * rows), squeeze=False)
-    for row in range(rows):
-        for column, (title, batch) in enumerate(columns):
-            axis = axes[row, column]
-            image = batch[row]
-            axis.imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=1)
-            axis.set_xticks([])
-            axis.set_yticks([])
-            if row == 0:
-                axis.set_title(title)
-    figure.tight_layout()
-    figure.savefig(path, dpi=80)
-    plt.close(figure)
+    return plot_image_columns(columns, path, max_rows=len(images))
 
 
 def main():

@@ -25,7 +25,11 @@ from keras_ssl.evaluation.plots import (
     plot_training_curves,
     plot_view_pairs,
 )
-from keras_ssl.evaluation.reconstruction import plot_reconstructions, reconstruction_grid
+from keras_ssl.evaluation.reconstruction import (
+    plot_image_columns,
+    plot_reconstructions,
+    reconstruction_grid,
+)
 from keras_ssl.evaluation.samples import plot_model_samples, plot_sample_grid
 from keras_ssl.evaluation.segmentation import (
     segmentation_metrics,
@@ -58,6 +62,7 @@ __all__ = [
     "l2_normalize",
     "label_fraction",
     "linear_probe",
+    "plot_image_columns",
     "plot_model_samples",
     "plot_reconstructions",
     "plot_sample_grid",

@@ -1,4 +1,5 @@
-"""PNG grid of reconstructions: input, mask, prediction and original, one row per example."""
+"""PNG grids of images side by side: reconstructions (input, mask, prediction, original) and any
+columns of images, one row per example."""
 
 import numpy as np
 
@@ -7,7 +8,7 @@ from keras_ssl.evaluation.plots import _figure, _save
 COLUMNS = ("input", "mask", "prediction", "original")
 
 
-def _as_images(array, name, count=None, channels=(1, 3)):
+def _as_images(array, name, count=None, channels=(1, 3), reference="the originals'"):
     array = np.asarray(array)
     if array.ndim == 3:
         array = array[..., None]
@@ -19,7 +20,7 @@ def _as_images(array, name, count=None, channels=(1, 3)):
         )
     if count is not None and array.shape[:3] != count:
         raise ValueError(
-            f"`{name}` must match the originals' [N, height, width] {count}; received shape "
+            f"`{name}` must match {reference} [N, height, width] {count}; received shape "
             f"{array.shape}. Fix: pass the same examples in the same order."
         )
     if array.dtype == np.uint8:
@@ -48,10 +49,7 @@ def plot_reconstructions(inputs, masks, predictions, originals, path, max_rows=8
     Raises:
         ValueError: for wrong ranks, channel counts, mismatched sizes or a bad ``max_rows``.
     """
-    if isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 1:
-        raise ValueError(
-            f"`max_rows` must be a positive integer; received {max_rows!r}. Fix: pass e.g. 8."
-        )
+    _check_max_rows(max_rows)
     originals = _as_images(originals, "originals")
     count = originals.shape[:3]
     if not count[0]:
@@ -64,10 +62,60 @@ def plot_reconstructions(inputs, masks, predictions, originals, path, max_rows=8
         _as_images(predictions, "predictions", count),
         originals,
     ]
-    rows = min(max_rows, count[0])
+    return _draw_columns(COLUMNS, columns, path, max_rows, title)
+
+
+def plot_image_columns(columns, path, max_rows=8, title=None):
+    """Draws images side by side: one column per ``(label, images)`` pair, one row per example.
+
+    The colour examples use it for rows of (L channel, prediction, original).
+
+    Args:
+        columns: sequence of ``(label, images)``; ``images`` are ``[N, H, W]`` or
+            ``[N, H, W, C]`` with C = 1 or 3, ``uint8`` or float (clipped to ``[0, 1]``); every
+            column must hold the same examples as the LAST one (e.g. the originals).
+        path: where the PNG is written; missing parent folders are created.
+        max_rows: at most this many examples are drawn.
+        title: optional figure title.
+
+    Returns:
+        ``path``.
+
+    Raises:
+        ValueError: for no columns, wrong ranks or channel counts, columns of other sizes than
+            the last one, or a bad ``max_rows``.
+    """
+    _check_max_rows(max_rows)
+    if not columns:
+        raise ValueError(
+            "`columns` is empty; received no (label, images) pairs. Fix: pass e.g. "
+            "[('input', x), ('original', y)]."
+        )
+    labels = [label for label, _ in columns]
+    last = _as_images(columns[-1][1], labels[-1])
+    count = last.shape[:3]
+    if not count[0]:
+        raise ValueError(
+            f"`{labels[-1]}` holds no images; received shape (0, ...). Fix: pass at least one."
+        )
+    reference = f"the `{labels[-1]}` column's"
+    arrays = [_as_images(images, label, count, reference=reference) for label, images in columns]
+    return _draw_columns(labels, arrays, path, max_rows, title)
+
+
+def _check_max_rows(max_rows):
+    if isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 1:
+        raise ValueError(
+            f"`max_rows` must be a positive integer; received {max_rows!r}. Fix: pass e.g. 8."
+        )
+
+
+def _draw_columns(labels, columns, path, max_rows, title):
+    """The grid itself: ``columns`` are checked float ``[N, H, W, C]`` arrays in ``[0, 1]``."""
+    rows = min(max_rows, columns[0].shape[0])
     figure = _figure((1.5 * len(columns), 1.5 * rows + (0.5 if title else 0.3)))
     axes = figure.subplots(rows, len(columns), squeeze=False)
-    for column, (label, array) in enumerate(zip(COLUMNS, columns)):
+    for column, (label, array) in enumerate(zip(labels, columns)):
         for row in range(rows):
             axis = axes[row, column]
             image = array[row]

@@ -4,7 +4,11 @@ import pytest
 from matplotlib.image import imread
 
 from keras_ssl import backbones
-from keras_ssl.evaluation.reconstruction import plot_reconstructions, reconstruction_grid
+from keras_ssl.evaluation.reconstruction import (
+    plot_image_columns,
+    plot_reconstructions,
+    reconstruction_grid,
+)
 from keras_ssl.methods.autoencoder import DenoisingAutoencoder
 from keras_ssl.methods.context_encoder import ContextEncoder
 
@@ -67,3 +71,21 @@ def test_bad_input_raises(tmp_path, change, match):
     }
     with pytest.raises(ValueError, match=match):
         plot_reconstructions(**arguments)
+
+
+def test_image_columns_draw_each_column_and_reject_mismatched_ones(tmp_path):
+    black = np.zeros((2, 8, 8), np.float32)  # [N, H, W] grayscale is accepted
+    white = np.full((2, 8, 8, 3), 255, np.uint8)
+    path = plot_image_columns((("L", black), ("original", white)), tmp_path / "c.png")
+    grid = imread(path)
+    height, width = grid.shape[:2]
+    centres = [grid[int(height * 0.3), int(width * (c + 0.5) / 2), 0] for c in range(2)]
+    np.testing.assert_allclose(centres, [0, 1], atol=0.05)
+    with pytest.raises(ValueError, match="`L` must match the `original` column's"):
+        plot_image_columns((("L", black[:1]), ("original", white)), tmp_path / "d.png")
+    with pytest.raises(ValueError, match="`columns` is empty"):
+        plot_image_columns((), tmp_path / "e.png")
+    with pytest.raises(ValueError, match="`original` holds no images"):
+        plot_image_columns((("original", white[:0]),), tmp_path / "f.png")
+    with pytest.raises(ValueError, match="`max_rows` must be a positive integer; received 0"):
+        plot_image_columns((("original", white),), tmp_path / "g.png", max_rows=0)
