@@ -11,6 +11,8 @@ import math
 
 import keras
 
+from keras_ssl.layers.batch_norm import BatchNormalization
+
 
 def ConvDecoder(
     code_dim,
@@ -69,9 +71,7 @@ def ConvDecoder(
         x = keras.layers.Conv2DTranspose(
             filters, 4, strides=2, padding="same", use_bias=False, name=f"{name}_up{index}"
         )(x)
-        x = keras.layers.BatchNormalization(synchronized=synchronized_bn, name=f"{name}_bn{index}")(
-            x
-        )
+        x = BatchNormalization(synchronized=synchronized_bn, name=f"{name}_bn{index}")(x)
         x = keras.layers.ReLU(name=f"{name}_relu{index}")(x)
     extra = (start[0] * scale - height, start[1] * scale - width)
     if any(extra):

@@ -8,6 +8,8 @@ resolution through the first stage.
 
 import keras
 
+from keras_ssl.layers.batch_norm import BatchNormalization
+
 _STEMS = ("auto", "cifar", "imagenet")
 _BLOCKS = ("basic", "bottleneck")
 
@@ -24,7 +26,7 @@ def _check_input_shape(input_shape):
 
 
 def _batch_norm(options, name, zero_gamma=False):
-    return keras.layers.BatchNormalization(
+    return BatchNormalization(
         momentum=options["momentum"],
         epsilon=1e-5,
         synchronized=options["synchronized"],

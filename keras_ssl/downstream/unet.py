@@ -15,6 +15,7 @@ import math
 import keras
 
 from keras_ssl.backbones.features import feature_extractor, with_input_shape
+from keras_ssl.layers.batch_norm import BatchNormalization
 
 
 def _conv_block(x, width, name):
@@ -22,7 +23,7 @@ def _conv_block(x, width, name):
         x = keras.layers.Conv2D(
             width, 3, padding="same", use_bias=False, name=f"{name}_conv{index}"
         )(x)
-        x = keras.layers.BatchNormalization(name=f"{name}_bn{index}")(x)
+        x = BatchNormalization(name=f"{name}_bn{index}")(x)
         x = keras.layers.ReLU(name=f"{name}_relu{index}")(x)
     return x
 

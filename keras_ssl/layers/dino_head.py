@@ -3,6 +3,8 @@
 import keras
 import tensorflow as tf
 
+from keras_ssl.layers.batch_norm import BatchNormalization
+
 
 @keras.saving.register_keras_serializable(package="keras_ssl")
 class DINOHead(keras.layers.Layer):
@@ -71,9 +73,7 @@ class DINOHead(keras.layers.Layer):
             )
             if batch_norm:
                 self.mlp_layers.append(
-                    keras.layers.BatchNormalization(
-                        synchronized=synchronized, dtype=policy, name=f"bn_{index}"
-                    )
+                    BatchNormalization(synchronized=synchronized, dtype=policy, name=f"bn_{index}")
                 )
             self.mlp_layers.append(
                 keras.layers.Activation("gelu", dtype=policy, name=f"gelu_{index}")

@@ -2,6 +2,8 @@
 
 import keras
 
+from keras_ssl.layers.batch_norm import BatchNormalization
+
 
 @keras.saving.register_keras_serializable(package="keras_ssl")
 class MLPHead(keras.layers.Layer):
@@ -50,14 +52,14 @@ class MLPHead(keras.layers.Layer):
             )
             if batch_norm:
                 self.hidden_layers.append(
-                    keras.layers.BatchNormalization(synchronized=synchronized, name=f"bn_{index}")
+                    BatchNormalization(synchronized=synchronized, name=f"bn_{index}")
                 )
             self.hidden_layers.append(keras.layers.ReLU(name=f"relu_{index}"))
         self.output_layer = keras.layers.Dense(
             self.output_dim, use_bias=not output_batch_norm, name="output"
         )
         self.output_norm = (
-            keras.layers.BatchNormalization(
+            BatchNormalization(
                 center=False, scale=False, synchronized=synchronized, name="output_bn"
             )
             if output_batch_norm

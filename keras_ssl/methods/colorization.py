@@ -5,6 +5,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_ssl.images import check_image_batch, to_float_images
+from keras_ssl.layers.batch_norm import BatchNormalization
 from keras_ssl.methods.base import SSLMethod, _check_encoder
 from keras_ssl.pretext import color
 
@@ -120,7 +121,7 @@ def pixel_classifier(map_shape, image_size, num_classes, hidden_dim, synchronize
     x = keras.layers.Conv2D(hidden_dim, 3, padding="same", use_bias=False, name=f"{name}_conv")(
         maps
     )
-    x = keras.layers.BatchNormalization(synchronized=synchronized_bn, name=f"{name}_bn")(x)
+    x = BatchNormalization(synchronized=synchronized_bn, name=f"{name}_bn")(x)
     x = keras.layers.ReLU(name=f"{name}_relu")(x)
     if factor != (1, 1):
         x = keras.layers.UpSampling2D(factor, interpolation="bilinear", name=f"{name}_up")(x)
