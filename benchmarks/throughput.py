@@ -145,7 +145,8 @@ def measure_method(
                 )
             views = model.augmenter(tf.constant(images), seed=tf.constant([0, 1]))
             views = tuple(v.numpy() for v in views)
-            row = _time_fit(model, {"views": views}, batch, steps, repeats, warmup_steps)
+            dataset = tf.data.Dataset.from_tensors({"views": views}).repeat()
+            row = _time_fit(model, dataset, batch, steps, repeats, warmup_steps)
             row.update(
                 method=method,
                 backbone=backbone,
@@ -165,12 +166,11 @@ def measure_method(
     return [dict(row, peak_rss_mib=peak) for row in rows]
 
 
-def _time_fit(model, batch_data, batch, steps, repeats, warmup_steps):
-    """Warm-up ``fit`` then ``repeats`` timed epochs of ``steps`` steps on one fixed batch."""
+def _time_fit(model, dataset, batch, steps, repeats, warmup_steps):
+    """Warm-up ``fit`` then ``repeats`` timed epochs of ``steps`` steps on an endless dataset of
+    ``batch``-image batches."""
     import keras
-    import tensorflow as tf
 
-    dataset = tf.data.Dataset.from_tensors(batch_data).repeat()
     times = []
 
     class EpochTimer(keras.callbacks.Callback):
@@ -230,9 +230,10 @@ WORKERS = {
 }
 
 
-def _run_worker(kind, **kwargs):
-    """Runs ``WORKERS[kind](**kwargs)`` in a fresh Python process and returns its result."""
-    command = [sys.executable, os.path.abspath(__file__), "--worker", json.dumps([kind, kwargs])]
+def _run_worker(kind, script=__file__, **kwargs):
+    """Runs ``WORKERS[kind](**kwargs)`` of ``script`` (a benchmark with a ``--worker`` flag) in a
+    fresh Python process and returns its result."""
+    command = [sys.executable, os.path.abspath(script), "--worker", json.dumps([kind, kwargs])]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
     if result.returncode != 0 or not lines:

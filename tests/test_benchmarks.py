@@ -1,24 +1,10 @@
-import importlib.util
-import os
-
 import pytest
 
 from keras_ssl import config as config_lib
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-
-def load(name):
-    spec = importlib.util.spec_from_file_location(
-        name, os.path.join(ROOT, "benchmarks", f"{name}.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_simclr_benchmark_config_uses_the_full_data_and_overrides():
-    bench = load("simclr_fashion_mnist")
+def test_simclr_benchmark_config_uses_the_full_data_and_overrides(load_benchmark):
+    bench = load_benchmark("simclr_fashion_mnist")
     config = bench.benchmark_config(
         20, 45.0, ["backbone_kwargs.widths=(8, 16)", "augment.kwargs.crop_scale=(0.3, 1.0)"]
     )
@@ -32,14 +18,14 @@ def test_simclr_benchmark_config_uses_the_full_data_and_overrides():
     assert tuple(default.backbone_kwargs.widths) == (32, 64, 128)
 
 
-def test_simclr_benchmark_rejects_unknown_fields():
-    bench = load("simclr_fashion_mnist")
+def test_simclr_benchmark_rejects_unknown_fields(load_benchmark):
+    bench = load_benchmark("simclr_fashion_mnist")
     with pytest.raises(ValueError, match="config.optimizer.lr"):
         bench.benchmark_config(2, 1.0, ["optimizer.lr=0.1"])
 
 
-def test_quality_benchmark_applies_the_shared_budget():
-    quality = load("quality")
+def test_quality_benchmark_applies_the_shared_budget(load_benchmark):
+    quality = load_benchmark("quality")
     config = quality.method_config("simclr", epochs=3, minutes=2.0)
     assert config.method == "simclr" and config.epochs == 3 and config.time_budget_minutes == 2.0
     assert tuple(config.backbone_kwargs.widths) == (16, 32, 64) and config.batch_size == 128
@@ -47,8 +33,8 @@ def test_quality_benchmark_applies_the_shared_budget():
         quality.method_config("nope", 1, 1.0)
 
 
-def test_quality_probe_row_on_separable_features():
-    quality = load("quality")
+def test_quality_probe_row_on_separable_features(load_benchmark):
+    quality = load_benchmark("quality")
     rng = __import__("numpy").random.default_rng(0)
     y_train, y_test = rng.integers(0, 3, 600), rng.integers(0, 3, 90)
     centres = rng.normal(size=(3, 5)) * 10
@@ -65,8 +51,8 @@ def test_quality_probe_row_on_separable_features():
     assert quality.format_table([row]).splitlines()[2].endswith("| 0.5123 |")
 
 
-def test_quality_skips_colour_methods_with_the_reason():
-    quality = load("quality")
+def test_quality_skips_colour_methods_with_the_reason(load_benchmark):
+    quality = load_benchmark("quality")
     assert quality.needs_rgb("colorization") and not quality.needs_rgb("simclr")
     table = quality.format_table([{"method": "colorization", "skipped": "needs colour"}])
     assert table.splitlines()[2] == "| colorization | not run: needs colour |" + " - |" * 8

@@ -1,22 +1,8 @@
-import importlib.util
-import os
-
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-
-def load(name):
-    spec = importlib.util.spec_from_file_location(
-        name, os.path.join(ROOT, "benchmarks", f"{name}.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_throughput_runs_a_method_worker_and_formats_the_tables():
-    throughput = load("throughput")
+def test_throughput_runs_a_method_worker_and_formats_the_tables(load_benchmark):
+    throughput = load_benchmark("throughput")
     rows = throughput._run_worker(
         "method",
         method="simclr",
@@ -46,24 +32,24 @@ def test_throughput_runs_a_method_worker_and_formats_the_tables():
     assert "simclr 4.0x" in ratios
 
 
-def test_throughput_rejects_unknown_methods(monkeypatch):
-    throughput = load("throughput")
+def test_throughput_rejects_unknown_methods(monkeypatch, load_benchmark):
+    throughput = load_benchmark("throughput")
     with pytest.raises(ValueError, match="nope"):
         throughput.main(["--methods", "simclr,nope"])
 
 
-def test_throughput_finds_every_registered_method_config():
+def test_throughput_finds_every_registered_method_config(load_benchmark):
     from keras_ssl import methods
 
-    throughput = load("throughput")
+    throughput = load_benchmark("throughput")
     for name in methods.REGISTRY:  # colour methods ship configs/<name>_photos.py
         assert throughput._load_config(name).method == name
     with pytest.raises(ValueError, match="No config for method 'nope'"):
         throughput._load_config("nope")
 
 
-def test_step_jobs_put_all_precisions_in_one_process_and_extras_only_for_simclr():
-    throughput = load("throughput")
+def test_step_jobs_put_all_precisions_in_one_process_and_extras_only_for_simclr(load_benchmark):
+    throughput = load_benchmark("throughput")
     precisions = ["float32", "mixed_bfloat16"]
     jobs = throughput.step_jobs(["byol", "simclr"], precisions, [False])
     assert jobs == [
@@ -77,8 +63,8 @@ def test_step_jobs_put_all_precisions_in_one_process_and_extras_only_for_simclr(
     assert len(throughput.step_jobs(["byol", "moco"], precisions, [False, True])) == 2
 
 
-def test_argument_parsing_defaults_and_errors():
-    throughput = load("throughput")
+def test_argument_parsing_defaults_and_errors(load_benchmark):
+    throughput = load_benchmark("throughput")
     args = throughput.parse_args([])
     assert (args.steps, args.repeats, args.warmup_steps, args.batch) == (4, 3, 2, 128)
     assert args.precisions == "float32,mixed_bfloat16" and not args.compare_pytorch
@@ -90,14 +76,14 @@ def test_argument_parsing_defaults_and_errors():
         throughput.parse_args(["--repeats", "0"])
 
 
-def test_median_and_spread():
-    throughput = load("throughput")
+def test_median_and_spread(load_benchmark):
+    throughput = load_benchmark("throughput")
     assert throughput.median_and_spread([3.0, 1.0, 2.0]) == (2.0, [1.0, 3.0])
     assert throughput.median_and_spread([4.0, 1.0]) == (2.5, [1.0, 4.0])
 
 
-def test_comparison_summary_ratio_and_table():
-    throughput = load("throughput")
+def test_comparison_summary_ratio_and_table(load_benchmark):
+    throughput = load_benchmark("throughput")
     runs = [
         {"side": "keras_ssl", "precision": "float32", "images_per_s": 30.0, "params": 11},
         {"side": "pytorch", "precision": "float32", "images_per_s": 20.0, "params": 11},
@@ -117,14 +103,14 @@ def test_comparison_summary_ratio_and_table():
         throughput.summarize_comparison(runs[:1])
 
 
-def test_compare_pytorch_without_torch_says_how_to_install(monkeypatch):
-    throughput = load("throughput")
+def test_compare_pytorch_without_torch_says_how_to_install(monkeypatch, load_benchmark):
+    throughput = load_benchmark("throughput")
     monkeypatch.setattr(throughput, "torch_available", lambda: False)
     with pytest.raises(ValueError, match="pip install torch==2.13.0"):
         throughput.main(["--methods", "simclr", "--compare-pytorch"])
 
 
-def test_torch_twin_matches_keras_parameter_count_and_loss():
+def test_torch_twin_matches_keras_parameter_count_and_loss(load_benchmark):
     torch = pytest.importorskip("torch")
     import numpy as np
 
@@ -132,7 +118,7 @@ def test_torch_twin_matches_keras_parameter_count_and_loss():
     from keras_ssl.losses import nt_xent
     from keras_ssl.methods import SimCLR
 
-    torch_simclr = load("torch_simclr")
+    torch_simclr = load_benchmark("torch_simclr")
     keras_model = SimCLR(ResNet18(input_shape=(32, 32, 3)), temperature=0.2)
     keras_params = int(sum(np.prod(w.shape) for w in keras_model.trainable_weights))
     assert torch_simclr.count_parameters(torch_simclr.SimCLRResNet18()) == keras_params
@@ -143,3 +129,39 @@ def test_torch_twin_matches_keras_parameter_count_and_loss():
     assert float(loss) == pytest.approx(expected, rel=1e-5)
     with pytest.raises(ValueError, match="received 'float16'"):
         torch_simclr.measure_step(precision="float16")
+
+
+def test_speed_ablation_variants_change_one_thing_each(load_benchmark):
+    ablation = load_benchmark("speed_ablation")
+    assert ablation.settings_of(0)["two_pass"] and not ablation.settings_of(0)["fused_bn"]
+    default = ablation.settings_of(3)
+    assert default == dict(ablation.BASE_SETTINGS, precision="mixed_bfloat16")
+    assert ablation.settings_of(9) == dict(default, input="in-step")
+    for index, (_, base, _, change) in enumerate(ablation.VARIANTS):
+        if base is not None:
+            assert base < index and ablation.settings_of(base) != ablation.settings_of(index)
+            assert set(change) <= set(ablation.BASE_SETTINGS)
+    with pytest.raises(SystemExit):
+        ablation.parse_args(["--variants", "0,99"])
+
+
+def test_speed_ablation_worker_and_table(load_benchmark):
+    ablation = load_benchmark("speed_ablation")
+    rows = []
+    for index in (0, 9):  # two encoder passes + Keras BN; augmentation inside the step
+        row = ablation.throughput._run_worker(
+            "variant",
+            script=ablation.__file__,
+            settings=ablation.settings_of(index),
+            image_size=8,
+            batch=8,
+            steps=1,
+            repeats=1,
+        )
+        change, base, default, _ = ablation.VARIANTS[index]
+        rows.append(dict(row, index=index, change=change, base=base, default=default))
+    assert rows[0]["precision"] == "float32" and rows[1]["precision"] == "mixed_bfloat16"
+    assert rows[0]["params"] == rows[1]["params"] and all(r["images_per_s"] > 0 for r in rows)
+    doubled = dict(rows[0], index=1, base=0, default=True, images_per_s=2 * rows[0]["images_per_s"])
+    table = ablation.format_table([rows[0], doubled]).splitlines()
+    assert table[2].endswith("| - | 1.00x | no |") and table[3].endswith("| 2.00x | 2.00x | yes |")

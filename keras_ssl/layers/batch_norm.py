@@ -10,9 +10,8 @@ class BatchNormalization(keras.layers.BatchNormalization):
 
     Keras 3's layer upcasts every activation to float32 and normalises with separate moment,
     subtract, multiply and add ops; the fused kernel reads bfloat16/float16 activations as they
-    are (statistics still accumulate in float32) and has a fused gradient. On the 2-core CPU of
-    ``benchmarks/throughput.py --ablation`` this alone took the ResNet-18 SimCLR step from 54 to
-    90 images/s in bfloat16 and from 34 to 40 in float32.
+    are (statistics still accumulate in float32) and has a fused gradient: the largest single
+    speed-up of the ResNet-18 SimCLR step in ``benchmarks/speed_ablation.py`` (README, Speed).
 
     Same arguments, weights, moving-statistics update (biased batch variance, as Keras) and
     saved format as the Keras layer, so checkpoints move between the two. The Keras computation is
