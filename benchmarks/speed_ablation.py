@@ -196,12 +196,7 @@ def main(argv=None):
         f"{args.steps} steps after 2 warm-up steps (times steps_per_execution).\n\n"
         + format_table(rows)
     )
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "results.md"), "w") as f:
-        f.write(report + "\n")
-    with open(os.path.join(args.out, "results.json"), "w") as f:
-        json.dump({"rows": rows, "minutes": minutes}, f, indent=2)
-    print("\n" + report)
+    throughput.write_report(args.out, report, {"rows": rows, "minutes": minutes})
 
 
 if __name__ == "__main__":

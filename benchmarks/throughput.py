@@ -256,6 +256,17 @@ def load_average():
         return float("nan")
 
 
+def write_report(out, report, results):
+    """Writes ``report`` to ``out/results.md`` and ``results`` to ``out/results.json``, then
+    prints the report."""
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "results.md"), "w") as f:
+        f.write(report + "\n")
+    with open(os.path.join(out, "results.json"), "w") as f:
+        json.dump(results, f, indent=2)
+    print("\n" + report)
+
+
 # ---------------------------------------------------------------------------- tables
 def format_step_table(rows):
     """Markdown table of train-step rows; the last column compares time per image with the
@@ -546,13 +557,8 @@ def main(argv=None):
             f" threads, {args.compare_rounds} alternating rounds.\n\n"
             + format_comparison_table(comparison)
         )
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "results.md"), "w") as f:
-        f.write(report + "\n")
-    with open(os.path.join(args.out, "results.json"), "w") as f:
-        payload = {"steps": steps, "pipelines": pipelines, "comparison": comparison}
-        json.dump({**payload, "compare_runs": compare_runs, "minutes": minutes}, f, indent=2)
-    print("\n" + report)
+    payload = {"steps": steps, "pipelines": pipelines, "comparison": comparison}
+    write_report(args.out, report, {**payload, "compare_runs": compare_runs, "minutes": minutes})
 
 
 if __name__ == "__main__":

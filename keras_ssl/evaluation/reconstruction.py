@@ -50,12 +50,8 @@ def plot_reconstructions(inputs, masks, predictions, originals, path, max_rows=8
         ValueError: for wrong ranks, channel counts, mismatched sizes or a bad ``max_rows``.
     """
     _check_max_rows(max_rows)
-    originals = _as_images(originals, "originals")
+    originals = _reference_images(originals, "originals")
     count = originals.shape[:3]
-    if not count[0]:
-        raise ValueError(
-            "`originals` holds no images; received shape (0, ...). Fix: pass at least one."
-        )
     columns = [
         _as_images(inputs, "inputs", count),
         _as_images(masks, "masks", count, channels=(1,)),
@@ -92,15 +88,20 @@ def plot_image_columns(columns, path, max_rows=8, title=None):
             "[('input', x), ('original', y)]."
         )
     labels = [label for label, _ in columns]
-    last = _as_images(columns[-1][1], labels[-1])
-    count = last.shape[:3]
-    if not count[0]:
-        raise ValueError(
-            f"`{labels[-1]}` holds no images; received shape (0, ...). Fix: pass at least one."
-        )
+    count = _reference_images(columns[-1][1], labels[-1]).shape[:3]
     reference = f"the `{labels[-1]}` column's"
     arrays = [_as_images(images, label, count, reference=reference) for label, images in columns]
     return _draw_columns(labels, arrays, path, max_rows, title)
+
+
+def _reference_images(images, name):
+    """``_as_images`` of the column the others must match; it must hold at least one image."""
+    array = _as_images(images, name)
+    if not array.shape[0]:
+        raise ValueError(
+            f"`{name}` holds no images; received shape (0, ...). Fix: pass at least one."
+        )
+    return array
 
 
 def _check_max_rows(max_rows):
