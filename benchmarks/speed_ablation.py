@@ -157,7 +157,7 @@ def parse_args(argv=None):
     indices = [int(i) for i in args.variants.split(",")] if args.variants else []
     bad = [i for i in indices if not 0 <= i < len(VARIANTS)]
     if bad:
-        parser.error(
+        raise ValueError(
             f"--variants {bad} out of range; expected indices 0-{len(VARIANTS) - 1}. "
             "Fix: pick from the table's # column."
         )

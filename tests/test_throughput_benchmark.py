@@ -141,7 +141,7 @@ def test_speed_ablation_variants_change_one_thing_each(load_benchmark):
         if base is not None:
             assert base < index and ablation.settings_of(base) != ablation.settings_of(index)
             assert set(change) <= set(ablation.BASE_SETTINGS)
-    with pytest.raises(SystemExit):
+    with pytest.raises(ValueError, match=r"--variants \[99\] out of range; expected indices 0-9"):
         ablation.parse_args(["--variants", "0,99"])
 
 
