@@ -62,7 +62,9 @@ def test_kernels_are_normalised_symmetric_gaussians():
     kernels = gaussian_kernels(tf.constant([0.5, 2.0]), 5).numpy()
     np.testing.assert_allclose(kernels.sum(axis=1), 1.0, atol=1e-6)
     np.testing.assert_allclose(kernels, kernels[:, ::-1], atol=1e-7)
-    np.testing.assert_allclose(kernels[1, 1] / kernels[1, 2], math.exp(-1 / 8), rtol=1e-5)
+    np.testing.assert_allclose(
+        kernels[1, 1] / kernels[1, 2], math.exp(-1 / 8), rtol=1e-5, atol=1e-5
+    )
 
 
 def test_blur_probability_and_sigma_per_image():

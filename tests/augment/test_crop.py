@@ -77,8 +77,8 @@ def test_non_square_images_keep_the_pixel_aspect_ratio():
     boxes = sample_crop_boxes(50, 16, 32, (0.25, 0.25), (2.0, 2.0), SEED).numpy()
     pixel_height = (boxes[:, 2] - boxes[:, 0]) * 16
     pixel_width = (boxes[:, 3] - boxes[:, 1]) * 32
-    np.testing.assert_allclose(pixel_width / pixel_height, 2.0, rtol=1e-5)
-    np.testing.assert_allclose(pixel_width * pixel_height / (16 * 32), 0.25, rtol=1e-5)
+    np.testing.assert_allclose(pixel_width / pixel_height, 2.0, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(pixel_width * pixel_height / (16 * 32), 0.25, rtol=1e-5, atol=1e-5)
 
 
 def test_layer_crops_the_sampled_boxes_with_bilinear_resize():

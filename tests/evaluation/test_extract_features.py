@@ -80,7 +80,9 @@ def test_inference_runs_with_training_false():
     )
     images = _images(4)
     expected = images.reshape(4, -1).astype(np.float32) / 255.0
-    np.testing.assert_allclose(extract_features(encoder, images, normalize=False), expected)
+    np.testing.assert_allclose(
+        extract_features(encoder, images, normalize=False), expected, rtol=1e-6, atol=1e-6
+    )
 
 
 @pytest.mark.parametrize(
@@ -140,7 +142,9 @@ def test_encoder_built_under_mirrored_strategy_gives_same_features():
 
 
 def test_l2_normalize_keeps_zero_rows_at_zero():
-    np.testing.assert_allclose(l2_normalize([[3.0, 4.0], [0.0, 0.0]]), [[0.6, 0.8], [0.0, 0.0]])
+    np.testing.assert_allclose(
+        l2_normalize([[3.0, 4.0], [0.0, 0.0]]), [[0.6, 0.8], [0.0, 0.0]], rtol=1e-6, atol=1e-6
+    )
 
 
 def test_bad_images_raise():

@@ -58,7 +58,9 @@ def test_hand_computed_votes_and_temperature():
         train, labels, query, 2, k=3, temperature=1.0, return_votes=True
     )
     total = math.e + 1.0 + math.exp(-1.0)
-    np.testing.assert_allclose(votes, [[math.e / total, (1 + math.exp(-1)) / total]], rtol=1e-6)
+    np.testing.assert_allclose(
+        votes, [[math.e / total, (1 + math.exp(-1)) / total]], rtol=1e-6, atol=1e-6
+    )
     assert predictions.tolist() == [0]  # e > 1 + 1/e
     # At a high temperature every neighbour weighs ~1, so the two class-1 neighbours win.
     assert knn_predict(train, labels, query, 2, k=3, temperature=100.0).tolist() == [1]

@@ -46,7 +46,9 @@ def test_equals_keras_batch_norm_in_float32(shape, center, scale):
         for g, g_ref in zip(grads, grads_ref):
             np.testing.assert_allclose(g, g_ref, rtol=1e-4, atol=1e-3)
     np.testing.assert_allclose(fused.moving_mean, reference.moving_mean, atol=1e-6)
-    np.testing.assert_allclose(fused.moving_variance, reference.moving_variance, rtol=1e-6)
+    np.testing.assert_allclose(
+        fused.moving_variance, reference.moving_variance, rtol=1e-6, atol=1e-6
+    )
     np.testing.assert_allclose(fused(x, training=False), reference(x, training=False), atol=1e-5)
 
 
@@ -55,7 +57,7 @@ def test_moving_variance_is_the_biased_batch_variance():
     x = np.random.default_rng(1).normal(size=(4, 3, 3, 2)).astype("float32")
     layer(x, training=True)
     np.testing.assert_allclose(layer.moving_mean, x.mean(axis=(0, 1, 2)), atol=1e-6)
-    np.testing.assert_allclose(layer.moving_variance, x.var(axis=(0, 1, 2)), rtol=1e-5)
+    np.testing.assert_allclose(layer.moving_variance, x.var(axis=(0, 1, 2)), rtol=1e-5, atol=1e-5)
 
 
 def test_runs_the_fused_kernel_and_the_switch_turns_it_off():
@@ -106,7 +108,9 @@ def test_xla_step_equals_eager_step():
     y = eager(x, training=True)
     y_xla = tf.function(lambda t: compiled(t, training=True), jit_compile=True)(x)
     np.testing.assert_allclose(y_xla, y, atol=1e-5)
-    np.testing.assert_allclose(compiled.moving_variance, eager.moving_variance, rtol=1e-5)
+    np.testing.assert_allclose(
+        compiled.moving_variance, eager.moving_variance, rtol=1e-5, atol=1e-5
+    )
 
 
 def test_saved_model_round_trip_keeps_the_class_and_weights(tmp_path):

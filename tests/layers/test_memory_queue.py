@@ -21,14 +21,14 @@ def test_starts_with_random_unit_keys_and_pointer_zero():
     queue = MemoryQueue(64, 5)
     keys = queue.keys.numpy()
     assert keys.shape == (64, 5) and keys.dtype == np.float32
-    np.testing.assert_allclose(np.linalg.norm(keys, axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(keys, axis=1), 1.0, rtol=1e-6, atol=1e-6)
     assert len(np.unique(keys.round(4), axis=0)) == 64  # random, not a constant
     assert abs(keys.mean()) < 0.2  # centred like normalised Gaussian draws
     assert int(queue.pointer.numpy()) == 0 and queue.pointer.dtype == "int32"
     assert not queue.trainable_weights and len(queue.non_trainable_weights) == 2
     np.testing.assert_array_equal(queue(None), keys)
     rows = random_unit_rows((3, 4)).numpy()
-    np.testing.assert_allclose(np.linalg.norm(rows, axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(rows, axis=1), 1.0, rtol=1e-6, atol=1e-6)
 
 
 def test_enqueue_is_a_ring_buffer_replacing_the_oldest_keys():

@@ -66,7 +66,7 @@ def test_nt_xent_hand_computed_two_images():
     z_b = np.array([[2.0], [-3.0]], np.float32)
     expected = -np.log(np.e / (np.e + 2 * np.exp(-1.0)))
     values = np.asarray(losses.nt_xent(z_a, z_b, temperature=1.0))
-    np.testing.assert_allclose(values, np.full(4, expected), rtol=1e-6)
+    np.testing.assert_allclose(values, np.full(4, expected), rtol=1e-6, atol=1e-6)
 
 
 def test_nt_xent_replica_shards_average_to_global_loss():
@@ -80,16 +80,21 @@ def test_nt_xent_replica_shards_average_to_global_loss():
         )
         for r in range(2)
     ]
-    np.testing.assert_allclose(np.mean([s.mean() for s in shards]), full.mean(), rtol=1e-6)
-    np.testing.assert_allclose(shards[1][:4], full[4:8], rtol=1e-6)
-    np.testing.assert_allclose(shards[1][4:], full[12:], rtol=1e-6)
+    np.testing.assert_allclose(
+        np.mean([s.mean() for s in shards]), full.mean(), rtol=1e-6, atol=1e-6
+    )
+    np.testing.assert_allclose(shards[1][:4], full[4:8], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(shards[1][4:], full[12:], rtol=1e-6, atol=1e-6)
 
 
 def test_nt_xent_is_invariant_to_embedding_scale():
     rng = np.random.default_rng(2)
     z_a, z_b = rng.normal(size=(2, 5, 3)).astype(np.float32)
     np.testing.assert_allclose(
-        losses.nt_xent(z_a, z_b, 0.2), losses.nt_xent(7.0 * z_a, 0.1 * z_b, 0.2), rtol=1e-5
+        losses.nt_xent(z_a, z_b, 0.2),
+        losses.nt_xent(7.0 * z_a, 0.1 * z_b, 0.2),
+        rtol=1e-5,
+        atol=1e-5,
     )
 
 
@@ -156,7 +161,7 @@ def test_info_nce_closed_form_and_unnormalized():
     positive = np.array([[1.5, 0.0]], np.float32)
     negatives = np.array([[0.0, 1.0], [0.0, -4.0], [0.0, 2.0]], np.float32)
     values = losses.info_nce(query, positive, negatives, temperature=1.0, normalize=False)
-    np.testing.assert_allclose(values, [np.log(1 + 3 * np.exp(-3.0))], rtol=1e-6)
+    np.testing.assert_allclose(values, [np.log(1 + 3 * np.exp(-3.0))], rtol=1e-6, atol=1e-6)
 
 
 def test_info_nce_bad_negatives_shape():

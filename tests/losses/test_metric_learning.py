@@ -49,7 +49,7 @@ def test_contrastive_margin_battery_and_hand_values():
     x_a = np.zeros((3, 2), np.float32)
     x_b = np.array([[3, 0], [0, 1], [3, 4]], np.float32)
     values = ml.contrastive_margin(x_a, x_b, [1, 0, 0], margin=2.0)
-    np.testing.assert_allclose(values, [9.0, 1.0, 0.0], rtol=1e-6)
+    np.testing.assert_allclose(values, [9.0, 1.0, 0.0], rtol=1e-6, atol=1e-6)
 
 
 def test_triplet_margin_battery_and_hand_values():
@@ -67,7 +67,7 @@ def test_triplet_margin_battery_and_hand_values():
     )
     anchor = np.zeros((2, 1), np.float32)
     values = ml.triplet_margin(anchor, [[1.0], [1.0]], [[3.0], [1.2]], margin=0.5)
-    np.testing.assert_allclose(values, [0.0, max(0, 1 - 1.44 + 0.5)], rtol=1e-5)
+    np.testing.assert_allclose(values, [0.0, max(0, 1 - 1.44 + 0.5)], rtol=1e-5, atol=1e-5)
 
 
 def test_n_pair_battery_and_closed_form():
@@ -79,7 +79,9 @@ def test_n_pair_battery_and_closed_form():
     run_loss_test(ml.n_pair, inputs, reference_fn=n_pair_reference)
     # Orthonormal anchors equal to their positives: log(1 + (N - 1) e^{-1}).
     eye = np.eye(4, dtype=np.float32)
-    np.testing.assert_allclose(ml.n_pair(eye, eye), np.full(4, np.log(1 + 3 / np.e)), rtol=1e-6)
+    np.testing.assert_allclose(
+        ml.n_pair(eye, eye), np.full(4, np.log(1 + 3 / np.e)), rtol=1e-6, atol=1e-6
+    )
 
 
 def test_batch_all_wrappers_match_explicit_pairs_and_triplets():
@@ -93,7 +95,9 @@ def test_batch_all_wrappers_match_explicit_pairs_and_triplets():
         1.5,
     ).mean()
     loss = ml.ContrastiveMargin(margin=1.5)
-    np.testing.assert_allclose(float(loss(labels, embeddings)), expected_pairs, rtol=1e-5)
+    np.testing.assert_allclose(
+        float(loss(labels, embeddings)), expected_pairs, rtol=1e-5, atol=1e-5
+    )
     triplets = [
         (a, p, n)
         for a, p, n in itertools.product(range(6), repeat=3)
@@ -102,7 +106,7 @@ def test_batch_all_wrappers_match_explicit_pairs_and_triplets():
     a, p, n = (np.array(index) for index in zip(*triplets))
     expected = triplet_reference(embeddings[a], embeddings[p], embeddings[n], 0.3).mean()
     loss = ml.TripletMargin(margin=0.3)
-    np.testing.assert_allclose(float(loss(labels, embeddings)), expected, rtol=1e-5)
+    np.testing.assert_allclose(float(loss(labels, embeddings)), expected, rtol=1e-5, atol=1e-5)
 
 
 def test_wrapper_configs_round_trip():
@@ -114,6 +118,7 @@ def test_wrapper_configs_round_trip():
         float(ml.NPair(0.01)(anchors, positives)),
         n_pair_reference(anchors, positives, 0.01).mean(),
         rtol=1e-5,
+        atol=1e-5,
     )
 
 

@@ -134,7 +134,7 @@ def test_two_replicas_on_halves_equal_one_device_on_the_batch():
     batch = next(iter(strategy.experimental_distribute_dataset(dataset)))
     loss, gradients = strategy.run(tf.function(replica_step), args=batch)
     for replica_value in strategy.experimental_local_results(loss):
-        np.testing.assert_allclose(replica_value, float(expected), rtol=1e-6)
+        np.testing.assert_allclose(replica_value, float(expected), rtol=1e-6, atol=1e-6)
     for index in range(2):
         halves = strategy.experimental_local_results(gradients[index])
         np.testing.assert_allclose(

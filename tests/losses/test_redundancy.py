@@ -85,7 +85,7 @@ def test_barlow_twins_hand_computed_two_images():
     )
     terms = redundancy.barlow_twins_terms(z_a, z_b, 0.5, epsilon)
     np.testing.assert_allclose(terms["on_diagonal"], 2 * (1 - scale) ** 2, atol=1e-9)
-    np.testing.assert_allclose(terms["off_diagonal"], 2 * scale**2, rtol=1e-6)
+    np.testing.assert_allclose(terms["off_diagonal"], 2 * scale**2, rtol=1e-6, atol=1e-6)
 
 
 def test_barlow_twins_closed_form_identical_decorrelated_views():
@@ -112,6 +112,7 @@ def test_barlow_twins_is_invariant_to_per_dimension_affine_maps():
         redundancy.barlow_twins_loss(z_a, z_b, epsilon=1e-10),
         redundancy.barlow_twins_loss(z_a * scale + shift, z_b * scale[::-1] - shift, epsilon=1e-10),
         rtol=1e-5,
+        atol=1e-5,
     )
 
 
@@ -119,9 +120,12 @@ def test_barlow_twins_weight_zero_is_the_on_diagonal_term():
     z_a, z_b = _random_pair(2)
     terms = redundancy.barlow_twins_terms(z_a, z_b, redundancy_weight=0.0)
     assert float(terms["off_diagonal"]) > 0
-    np.testing.assert_allclose(terms["loss"], terms["on_diagonal"])
+    np.testing.assert_allclose(terms["loss"], terms["on_diagonal"], rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(
-        terms["loss"], barlow_twins_reference(z_a, z_b, redundancy_weight=0.0), rtol=1e-5
+        terms["loss"],
+        barlow_twins_reference(z_a, z_b, redundancy_weight=0.0),
+        rtol=1e-5,
+        atol=1e-5,
     )
 
 
@@ -160,6 +164,7 @@ def test_vicreg_hand_computed_two_images():
         [terms["invariance"], terms["variance"], terms["covariance"]],
         [0.08, 0.7, 0.0128],
         rtol=1e-5,
+        atol=1e-5,
     )
 
 
@@ -172,9 +177,9 @@ def test_vicreg_closed_forms():
     # term is gamma - sqrt(epsilon) (per dimension, averaged) and the covariance term is 0.
     constant = np.full((5, 3), 0.25, np.float32)
     terms = redundancy.vicreg_terms(constant, constant, gamma=2.0, epsilon=1e-4)
-    np.testing.assert_allclose(terms["variance"], 2.0 - 0.01, rtol=1e-6)
+    np.testing.assert_allclose(terms["variance"], 2.0 - 0.01, rtol=1e-6, atol=1e-6)
     assert float(terms["covariance"]) == 0.0 and float(terms["invariance"]) == 0.0
-    np.testing.assert_allclose(terms["loss"], 25.0 * 1.99, rtol=1e-6)
+    np.testing.assert_allclose(terms["loss"], 25.0 * 1.99, rtol=1e-6, atol=1e-6)
     # Spread above gamma in every dimension turns the hinge off.
     wide = 10.0 * np.array([[1, 1], [-1, 1], [1, -1], [-1, -1]], np.float32)
     assert float(redundancy.vicreg_terms(wide, wide)["variance"]) == 0.0
@@ -205,7 +210,7 @@ def test_two_replicas_on_halves_equal_one_device_on_the_batch(terms_fn):
     terms, gradients = strategy.run(tf.function(replica_step), args=batch)
     for key, value in expected.items():
         for replica_value in strategy.experimental_local_results(terms[key]):
-            np.testing.assert_allclose(replica_value, value, rtol=1e-6, err_msg=key)
+            np.testing.assert_allclose(replica_value, value, rtol=1e-6, err_msg=key, atol=1e-6)
     for index in range(2):
         halves = strategy.experimental_local_results(gradients[index])
         np.testing.assert_allclose(
@@ -238,7 +243,7 @@ def test_statistics_are_global_not_means_of_replica_statistics(terms_fn, statist
     terms = strategy.run(tf.function(terms_fn), args=batch)
     for key, value in full.items():
         for replica_value in strategy.experimental_local_results(terms[key]):
-            np.testing.assert_allclose(replica_value, value, rtol=1e-6, err_msg=key)
+            np.testing.assert_allclose(replica_value, value, rtol=1e-6, err_msg=key, atol=1e-6)
 
 
 # ------------------------------------------------------------------------------ bad input

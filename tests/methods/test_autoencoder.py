@@ -120,8 +120,10 @@ def test_loss_reconstructs_the_clean_image_from_the_corrupted_one(loss):
         assert outputs.min() >= 0 and outputs.max() <= 1  # sigmoid decoder
     else:
         expected = np.mean(_bce_reference(images.numpy(), outputs, loss))
-    np.testing.assert_allclose(float(terms["loss"]), expected, rtol=1e-5)
-    np.testing.assert_allclose(codes.numpy(), model.encoder(corrupted).numpy(), rtol=1e-5)
+    np.testing.assert_allclose(float(terms["loss"]), expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        codes.numpy(), model.encoder(corrupted).numpy(), rtol=1e-5, atol=1e-5
+    )
 
 
 def test_plain_autoencoder_sees_the_clean_images():
@@ -136,6 +138,7 @@ def test_plain_autoencoder_sees_the_clean_images():
         model.reconstruction_error(images, batch_size=3),
         np.mean((images - expected) ** 2),
         rtol=1e-5,
+        atol=1e-5,
     )
 
 

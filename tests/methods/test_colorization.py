@@ -82,7 +82,7 @@ def numpy_rebalanced_cross_entropy(targets, logits, class_weights):
 def test_rebalanced_cross_entropy():
     # By hand: Q = 2, target (0.75, 0.25) -> q* = 0 with weight 2; logits (0, 0) -> 2 * log 2.
     loss = rebalanced_cross_entropy([[0.75, 0.25]], [[0.0, 0.0]], [2.0, 0.5])
-    np.testing.assert_allclose(loss, [2 * np.log(2)], rtol=1e-6)
+    np.testing.assert_allclose(loss, [2 * np.log(2)], rtol=1e-6, atol=1e-6)
     rng = np.random.default_rng(0)
     targets = rng.random((3, 4, 6)).astype(np.float32)
     targets /= targets.sum(-1, keepdims=True)
@@ -111,22 +111,24 @@ def test_reported_loss_is_the_paper_loss_on_the_lab_targets():
     weights = color.rebalancing_weights(state(model)["bin_frequencies"], model.bins).numpy()
     expected = numpy_rebalanced_cross_entropy(targets, logits.numpy(), weights).mean()
     terms, features = model.compute_ssl_loss((tf.constant(view),), training=True)
-    np.testing.assert_allclose(float(terms["loss"]), expected, rtol=1e-4)
+    np.testing.assert_allclose(float(terms["loss"]), expected, rtol=1e-4, atol=1e-4)
     hits = np.argmax(logits, -1) == np.argmax(targets, -1)
-    np.testing.assert_allclose(float(terms["bin_accuracy"]), hits.mean(), rtol=1e-6)
+    np.testing.assert_allclose(float(terms["bin_accuracy"]), hits.mean(), rtol=1e-6, atol=1e-6)
     assert logits.shape == (GLOBAL_BATCH, 8, 8, 262) and features.shape == (GLOBAL_BATCH, 8)
 
 
 def test_adapt_sets_the_empirical_frequencies():
     model = make_model()
-    np.testing.assert_allclose(state(model)["bin_frequencies"], 1 / 262, rtol=1e-6)
+    np.testing.assert_allclose(state(model)["bin_frequencies"], 1 / 262, rtol=1e-6, atol=1e-6)
     # Uniform frequencies: weights near 1 (the smoothing thins the prior at the gamut's edge).
     weights = model.class_weights().numpy()
     assert 0.95 < weights.min() < 1.0 < weights.max() < 1.2
     images = make_data(steps=1)["views"][0]
     frequencies = model.adapt(images)
-    np.testing.assert_allclose(frequencies, color.ab_bin_frequencies(images, model.bins))
-    np.testing.assert_allclose(state(model)["bin_frequencies"], frequencies, rtol=1e-6)
+    np.testing.assert_allclose(
+        frequencies, color.ab_bin_frequencies(images, model.bins), rtol=1e-6, atol=1e-6
+    )
+    np.testing.assert_allclose(state(model)["bin_frequencies"], frequencies, rtol=1e-6, atol=1e-6)
 
 
 def test_encoder_sees_only_the_lightness():

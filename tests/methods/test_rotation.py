@@ -79,8 +79,10 @@ def test_loss_is_cross_entropy_over_all_four_rotations_in_one_batch():
     expected_loss = -np.mean(log_softmax[np.arange(4 * GLOBAL_BATCH), labels])
     expected_accuracy = np.mean(np.argmax(logits, axis=1) == labels)
     terms, probe_features = model.compute_ssl_loss((tf.constant(view),), training=True)
-    np.testing.assert_allclose(float(terms["loss"]), expected_loss, rtol=1e-5)
-    np.testing.assert_allclose(float(terms["pretext_accuracy"]), expected_accuracy)
+    np.testing.assert_allclose(float(terms["loss"]), expected_loss, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        float(terms["pretext_accuracy"]), expected_accuracy, rtol=1e-6, atol=1e-6
+    )
     # The probe sees the unrotated copies.
     np.testing.assert_allclose(probe_features, features[:GLOBAL_BATCH], rtol=1e-5, atol=1e-6)
     assert model.classifier.hidden_dims == () and model.classifier.output_dim == 4
@@ -91,7 +93,7 @@ def test_exported_encoder_is_the_backbone_on_whole_images():
     assert model.export_encoder is model.encoder
     images = np.random.default_rng(3).integers(0, 256, (3, *IMAGE_SHAPE), dtype=np.uint8)
     expected = model.encoder(images.astype(np.float32) / 255.0, training=False)
-    np.testing.assert_allclose(model.predict(images, verbose=0), expected, rtol=1e-6)
+    np.testing.assert_allclose(model.predict(images, verbose=0), expected, rtol=1e-5, atol=1e-6)
 
 
 def test_default_augmenter_is_one_cropped_and_flipped_view():

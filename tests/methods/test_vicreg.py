@@ -102,7 +102,7 @@ def test_reported_terms_are_vicreg_of_the_projections():
     expected = _vicreg_reference(z_a, z_b)
     logs = model.train_on_batch({"views": views}, return_dict=True)
     for term in TERMS:
-        np.testing.assert_allclose(logs[term], expected[term], rtol=1e-5, err_msg=term)
+        np.testing.assert_allclose(logs[term], expected[term], rtol=1e-5, err_msg=term, atol=1e-5)
 
 
 def test_trains_from_the_input_pipeline_and_learns():
@@ -174,10 +174,10 @@ def test_weights_reach_the_loss():
     z_a, z_b = (model.projector(model.encoder(v)) for v in views)
     expected = vicreg_terms(z_a, z_b, 2.0, 3.0, 0.5)
     for key in TERMS:
-        np.testing.assert_allclose(terms[key], expected[key], rtol=1e-6)
+        np.testing.assert_allclose(terms[key], expected[key], rtol=1e-6, atol=1e-6)
     total = 2.0 * terms["invariance"] + 3.0 * terms["variance"] + 0.5 * terms["covariance"]
-    np.testing.assert_allclose(terms["loss"], total, rtol=1e-6)
-    np.testing.assert_allclose(features, model.encoder(views[0]), rtol=1e-6)
+    np.testing.assert_allclose(terms["loss"], total, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(features, model.encoder(views[0]), rtol=1e-5, atol=1e-6)
 
 
 def test_trains_from_its_config(tmp_path):

@@ -69,7 +69,7 @@ def test_batch_norm_and_excluded_paths_take_plain_momentum_steps():
 def test_zero_weights_use_the_plain_learning_rate():
     kernel = keras.Variable(np.zeros((2, 2), np.float32))
     LARS(learning_rate=0.1, momentum=0.0).apply([tf.ones((2, 2))], [kernel])
-    np.testing.assert_allclose(kernel.numpy(), -0.1)
+    np.testing.assert_allclose(kernel.numpy(), -0.1, rtol=1e-6, atol=1e-6)
 
 
 def test_trains_a_model_and_serialises():

@@ -42,7 +42,9 @@ def test_lab_to_rgb_leaves_out_of_gamut_colours_outside_unit_range_without_clip(
     lab = np.array([[50.0, -90.0, 50.0], [50.0, 0.0, 0.0]])
     raw = color.lab_to_rgb(lab, clip=False).numpy()
     assert raw[0].min() < 0 or raw[0].max() > 1  # (a, b) = (-90, 50) is not an sRGB colour
-    np.testing.assert_allclose(color.lab_to_rgb(lab).numpy()[0], np.clip(raw[0], 0, 1))
+    np.testing.assert_allclose(
+        color.lab_to_rgb(lab).numpy()[0], np.clip(raw[0], 0, 1), rtol=1e-6, atol=1e-6
+    )
     np.testing.assert_allclose(raw[1], skcolor.lab2rgb(lab[1]), atol=1e-3)
 
 
@@ -106,6 +108,7 @@ def test_soft_encoding_is_a_gaussian_over_the_5_nearest_bins():
         np.sort(centre[0, 0])[-5:],
         [weight / (1 + 4 * weight)] * 4 + [1 / (1 + 4 * weight)],
         rtol=1e-5,
+        atol=1e-5,
     )
 
 
@@ -121,7 +124,9 @@ def test_bin_frequencies_and_rebalancing_weights():
         1 / 3
     )
     dataset = tf.data.Dataset.from_tensor_slices({"images": np.concatenate([grey, red])}).batch(2)
-    np.testing.assert_allclose(color.ab_bin_frequencies(dataset, bins), frequencies)
+    np.testing.assert_allclose(
+        color.ab_bin_frequencies(dataset, bins), frequencies, rtol=1e-6, atol=1e-6
+    )
 
     weights = color.rebalancing_weights(frequencies, bins).numpy()
     # NumPy reference of Eq. 4: smooth, mix with uniform, invert, E_p~[w] = 1.
@@ -130,12 +135,14 @@ def test_bin_frequencies_and_rebalancing_weights():
     smoothed /= smoothed.sum()
     reference = 1 / (0.5 * smoothed + 0.5 / len(bins))
     reference /= (smoothed * reference).sum()
-    np.testing.assert_allclose(weights, reference, rtol=1e-4)
+    np.testing.assert_allclose(weights, reference, rtol=1e-4, atol=1e-4)
     assert (smoothed * weights).sum() == pytest.approx(1.0, abs=1e-5)
     assert weights[grey_bin] < weights[red_bin] < weights.max()  # rarer colours weigh more
     # Uniform frequencies on a uniform kernel: all weights 1 (plain cross-entropy) -- checked
     # through mix = 1, where the weights no longer depend on the frequencies.
-    np.testing.assert_allclose(color.rebalancing_weights(frequencies, bins, mix=1.0), 1, rtol=1e-5)
+    np.testing.assert_allclose(
+        color.rebalancing_weights(frequencies, bins, mix=1.0), 1, rtol=1e-5, atol=1e-5
+    )
 
 
 def test_annealed_mean_interpolates_between_mean_and_mode():
@@ -143,11 +150,13 @@ def test_annealed_mean_interpolates_between_mean_and_mode():
     probabilities = np.array([0.5, 0.3, 0.2])
     logits = np.log(probabilities)
     np.testing.assert_allclose(
-        color.annealed_mean(logits, bins, 1.0), probabilities @ bins, rtol=1e-5
+        color.annealed_mean(logits, bins, 1.0), probabilities @ bins, rtol=1e-5, atol=1e-5
     )
     sharpened = probabilities ** (1 / 0.38)
     sharpened /= sharpened.sum()
-    np.testing.assert_allclose(color.annealed_mean(logits, bins), sharpened @ bins, rtol=1e-5)
+    np.testing.assert_allclose(
+        color.annealed_mean(logits, bins), sharpened @ bins, rtol=1e-5, atol=1e-5
+    )
     np.testing.assert_allclose(color.annealed_mean(logits, bins, 1e-3), bins[0], atol=1e-3)
 
 
