@@ -7,16 +7,14 @@ BYOL (Grill et al. 2020, arXiv:2006.07733) with the paper's asymmetric augmentat
 second views) and heads scaled down for a 64-d encoder (512 hidden, 128 out; the paper uses
 4096 -> 256 after a 2048-d ResNet-50). The target momentum starts at 0.99 rather than the paper's
 0.996: on a small data set and a short run the target must keep up with the online network. It
-rises to 1 on the paper's cosine schedule over the whole run; the schedule is counted in
-optimizer steps of the 60,000-image train split and follows ``--config.batch_size`` and
-``--config.epochs`` (set ``method_kwargs.momentum_steps`` again when training on a subset).
+rises to 1 on the paper's cosine schedule over the whole run, which BYOL converts with the real
+steps per epoch when ``fit`` starts (so it follows ``--config.batch_size``, ``--config.epochs``
+and subsets alike).
 The paper trains with LARS at batch 4096 (``--config.optimizer.name=lars``, learning rate
 0.2 * batch / 256, weight decay 1.5e-6); at batch 128 AdamW trains faster.
 """
 
 from keras_ssl.config import default_config
-
-TRAIN_IMAGES = 60_000  # Fashion-MNIST's train split
 
 
 def get_config():
@@ -27,7 +25,7 @@ def get_config():
         "projection_dim": 128,
         "prediction_hidden_dim": 512,
         "momentum": 0.99,
-        "momentum_steps": config.get_ref("epochs") * (TRAIN_IMAGES // config.get_ref("batch_size")),
+        "final_momentum": 1.0,  # cosine over the whole run (momentum_epochs=None)
     }
     config.backbone = "small_resnet"
     config.backbone_kwargs = {"widths": (16, 32, 64)}

@@ -21,7 +21,7 @@ def get_config():
         "temperature": 0.2,
         "projection_dim": 128,
         "projection_hidden_dim": 512,
-        "momentum": 0.99,
+        "momentum": 0.99,  # constant, as MoCo (final_momentum=None)
     }
     config.backbone = "small_resnet"
     config.backbone_kwargs = {"widths": (16, 32, 64)}

@@ -77,7 +77,8 @@ class DenoisingAutoencoder(SSLMethod):
         reconstruction_loss: ``"bce"`` (the paper's cross-entropy; the decoder outputs logits)
             or ``"mse"`` (the decoder ends with a sigmoid).
         decoder_widths: channels of the decoder's 2x upsampling stages, coarse to fine.
-        synchronized_bn: synchronise the decoder's BatchNorm across replicas.
+        synchronized_bn: global BatchNorm (statistics over all replicas) in the encoder and
+            heads; ``None`` (default) whenever there are several replicas (see :class:`SSLMethod`).
         seed: int seed of the corruption (``None``: random); kept in a variable, so checkpoints
             and ``.keras`` files restore it.
         probe_classes: classes of the online linear probe, or ``None``.
@@ -91,12 +92,18 @@ class DenoisingAutoencoder(SSLMethod):
         noise_amount=0.25,
         reconstruction_loss="bce",
         decoder_widths=(64, 32),
-        synchronized_bn=False,
+        synchronized_bn=None,
         seed=None,
         probe_classes=None,
         **kwargs,
     ):
-        super().__init__(encoder, augmenter=augmenter, probe_classes=probe_classes, **kwargs)
+        super().__init__(
+            encoder,
+            augmenter=augmenter,
+            probe_classes=probe_classes,
+            synchronized_bn=synchronized_bn,
+            **kwargs,
+        )
         check_noise(noise, noise_amount)
         if reconstruction_loss not in RECONSTRUCTION_LOSSES:
             raise ValueError(
@@ -107,14 +114,13 @@ class DenoisingAutoencoder(SSLMethod):
         self.noise_amount = noise_amount
         self.reconstruction_loss = reconstruction_loss
         self.decoder_widths = tuple(decoder_widths)
-        self.synchronized_bn = synchronized_bn
         self.seed = seed
         self.decoder = ConvDecoder(
             self.feature_dim,
             self.image_shape,
             widths=self.decoder_widths,
             output_activation="sigmoid" if reconstruction_loss == "mse" else None,
-            synchronized_bn=synchronized_bn,
+            synchronized_bn=self.batch_norm_synchronized,
             name="decoder",
         )
         self.noise_seed = self.add_weight(
@@ -203,6 +209,5 @@ class DenoisingAutoencoder(SSLMethod):
             "noise_amount": self.noise_amount,
             "reconstruction_loss": self.reconstruction_loss,
             "decoder_widths": self.decoder_widths,
-            "synchronized_bn": self.synchronized_bn,
             "seed": self.seed,
         }

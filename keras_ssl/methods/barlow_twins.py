@@ -21,9 +21,9 @@ class BarlowTwins(ProjectedViewsMethod):
     Under a ``tf.distribute`` strategy the means, variances and ``C`` are those of the global
     batch: the loss all-reduces sums and the example count (not per-replica statistics), every
     replica computes the same global loss, and the gradients equal those of one device on the
-    global batch (the derivation is in :mod:`keras_ssl.losses.redundancy`). Set
-    ``synchronized_bn=True`` (and build the backbone with synchronised BatchNorm) for exact
-    equivalence of the BatchNorm layers as well, as the paper's code does.
+    global batch (the derivation is in :mod:`keras_ssl.losses.redundancy`). BatchNorm in the
+    encoder and projector is synchronised too whenever there are several replicas, as the
+    paper's code does, so N replicas equal one device exactly.
 
     The paper's projector is 8192-8192-8192 (ImageNet, batch 2048; accuracy still grows with
     the width). On small data and CPUs a narrower projector is the practical choice, e.g.
@@ -42,8 +42,8 @@ class BarlowTwins(ProjectedViewsMethod):
         projection_layers: number of fully-connected layers of the projector (paper: 3).
         redundancy_weight: ``lambda``, the weight of the off-diagonal term (paper: 5e-3).
         epsilon: added to the variance when standardising (the paper's BatchNorm: 1e-5).
-        synchronized_bn: synchronise the projector's BatchNorm across replicas. The backbone's
-            BatchNorm is set where the backbone is built.
+        synchronized_bn: global BatchNorm (statistics over all replicas) in the encoder and
+            heads; ``None`` (default) whenever there are several replicas (see :class:`SSLMethod`).
         probe_classes: classes of the online linear probe, or ``None``.
     """
 
@@ -58,7 +58,7 @@ class BarlowTwins(ProjectedViewsMethod):
         projection_layers=3,
         redundancy_weight=5e-3,
         epsilon=1e-5,
-        synchronized_bn=False,
+        synchronized_bn=None,
         probe_classes=None,
         **kwargs,
     ):

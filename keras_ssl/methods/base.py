@@ -4,7 +4,14 @@ A method overrides :meth:`SSLMethod.compute_ssl_loss` (and :meth:`SSLMethod.afte
 when it keeps state such as an EMA teacher or a queue). The base class owns everything else:
 unpacking batches in any accepted form, augmentation, the optional online linear probe, loss
 scaling for ``tf.distribute`` and mixed precision, the optimizer step, metrics, validation of
-inputs and (de)serialisation.
+inputs, (de)serialisation, the run's schedule plan and synchronised BatchNorm.
+
+Schedules in epochs: a method's schedules (EMA momentum, warm-ups, frozen layers) are given in
+epochs and converted to optimizer steps inside the step, from two non-trainable variables the
+base sets when ``fit`` starts: the real steps per epoch of the data and the planned steps of
+the run (``epochs * steps_per_epoch``). So a schedule of N epochs ends after exactly N epochs
+of whatever data the model is fit on, the compiled (XLA, distributed) step reads the current
+plan, and a checkpoint restores it.
 """
 
 import keras
@@ -33,18 +40,58 @@ class SSLMethod(keras.Model):
             method's default preset for the encoder's input shape.
         probe_classes: number of classes of an online linear probe trained on stop-gradient
             features of the first view (reported as ``probe_accuracy``); ``None`` for no probe.
+        synchronized_bn: BatchNorm statistics of the encoder and heads over the GLOBAL batch
+            (``BatchNormalization(synchronized=True)``) under ``tf.distribute``. ``None`` (auto):
+            synchronised when the method is built under a strategy with several replicas and
+            the class's :attr:`synchronize_batch_norm` is True (SimCLR, BYOL, Barlow Twins and
+            DINO train with global BatchNorm); ``True``: always; ``False``: the BatchNorm layers
+            are left as built (per-replica statistics, unless built synchronised).
+
+    Schedules: methods whose schedules are in epochs (:attr:`uses_epoch_schedules`) need to
+    know the steps per epoch. ``fit`` sets them (``self.params["steps"]``: the dataset's
+    cardinality or ``steps_per_epoch``) and raises a ``ValueError`` when they are unknown (an
+    infinite dataset without ``steps_per_epoch``); custom loops call :meth:`plan_schedules`.
     """
 
     #: Names of the loss terms :meth:`compute_ssl_loss` returns (each gets a metric).
     loss_terms = ("loss",)
 
-    #: Whether ``keras_ssl.experiment`` synchronises BatchNorm across replicas for this method
-    #: (global-batch statistics); MoCo's shuffle-BN needs per-replica statistics instead.
+    #: Whether BatchNorm is synchronised across replicas by default (``synchronized_bn=None``)
+    #: for this method (global-batch statistics); MoCo's shuffle-BN needs per-replica ones.
     synchronize_batch_norm = True
 
-    def __init__(self, encoder, augmenter=None, probe_classes=None, **kwargs):
+    def __init__(self, encoder, augmenter=None, probe_classes=None, synchronized_bn=None, **kwargs):
         super().__init__(**kwargs)
         _check_encoder(encoder)
+        if synchronized_bn not in (None, True, False):
+            raise ValueError(
+                f"`synchronized_bn` must be None, True or False; received {synchronized_bn!r}. "
+                "Fix: None synchronises BatchNorm on several replicas (the default), True always, "
+                "False never."
+            )
+        self.synchronized_bn = synchronized_bn
+        replicas = self.distribute_strategy.num_replicas_in_sync
+        #: Whether this method's BatchNorm layers use global-batch statistics (resolved).
+        self.batch_norm_synchronized = (
+            bool(synchronized_bn)
+            if synchronized_bn is not None
+            else bool(type(self).synchronize_batch_norm and replicas > 1)
+        )
+        # The run's schedule plan, set when fit starts (0 = not planned yet); see plan_schedules.
+        self.schedule_steps_per_epoch = self.add_weight(
+            shape=(),
+            dtype="int64",
+            initializer="zeros",
+            trainable=False,
+            name="schedule_steps_per_epoch",
+        )
+        self.schedule_total_steps = self.add_weight(
+            shape=(),
+            dtype="int64",
+            initializer="zeros",
+            trainable=False,
+            name="schedule_total_steps",
+        )
         if probe_classes is not None and (not isinstance(probe_classes, int) or probe_classes < 2):
             raise ValueError(
                 f"`probe_classes` must be an integer >= 2 or None; received {probe_classes!r}. "
@@ -96,6 +143,41 @@ class SSLMethod(keras.Model):
         """Expected ``(H, W, C)`` of view ``index`` (``None`` entries are not checked)."""
         return self.image_shape
 
+    @property
+    def uses_epoch_schedules(self):
+        """Whether a schedule of this method is in epochs, so ``fit`` must know the steps per
+        epoch (subclasses with schedules override it)."""
+        return False
+
+    # -------------------------------------------------------------------- schedules
+    def plan_schedules(self, steps_per_epoch, epochs):
+        """Sets the run the epoch schedules are converted with: ``steps_per_epoch`` optimizer
+        steps per epoch, ``epochs`` epochs in all (``fit`` calls it when it starts; call it
+        before a custom loop of ``train_step`` / ``train_on_batch``)."""
+        for name, value in (("steps_per_epoch", steps_per_epoch), ("epochs", epochs)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(
+                    f"`{name}` must be a positive integer; received {value!r}. Fix: pass the "
+                    "optimizer steps of one epoch and the number of epochs of the run."
+                )
+        self.schedule_steps_per_epoch.assign(int(steps_per_epoch))
+        self.schedule_total_steps.assign(int(steps_per_epoch) * int(epochs))
+
+    def epochs_to_steps(self, epochs=None):
+        """Optimizer steps of ``epochs`` epochs (float32 tensor; ``None``: the whole run) in
+        the current plan; 0 before any plan. Read inside the step, so it follows the plan."""
+        if epochs is None:
+            return tf.cast(self.schedule_total_steps, tf.float32)
+        return float(epochs) * tf.cast(self.schedule_steps_per_epoch, tf.float32)
+
+    def _check_planned(self, where):
+        if self.uses_epoch_schedules and int(self.schedule_steps_per_epoch.numpy()) < 1:
+            raise ValueError(
+                f"{type(self).__name__} has schedules in epochs, but {where} was called before "
+                "the steps per epoch were known. Fix: call "
+                "model.plan_schedules(steps_per_epoch, epochs) first, or train with model.fit."
+            )
+
     # ------------------------------------------------------------------------ Keras API
     def build(self, input_shape=None):
         feature_shape = (None, self.feature_dim)
@@ -104,6 +186,12 @@ class SSLMethod(keras.Model):
         if self.probe is not None:
             self.probe.build(feature_shape)
         self.build_heads(feature_shape)
+        if self.batch_norm_synchronized:
+            # Encoder, heads and teacher copies: every BatchNorm reduces its moments over
+            # replicas (keras_ssl.layers.BatchNormalization then takes the Keras path).
+            for layer in self._flatten_layers(include_self=False, recursive=True):
+                if isinstance(layer, keras.layers.BatchNormalization):
+                    layer.synchronized = True
 
     @property
     def export_encoder(self):
@@ -161,7 +249,21 @@ class SSLMethod(keras.Model):
         accepted batch form, or a NumPy array of images (``y`` then holds optional labels).
         """
         self._check_fit_input(x, batch_size)
-        return super().fit(x, y, batch_size=batch_size, **kwargs)
+        callbacks = kwargs.pop("callbacks", None)
+        planner = _PlanSchedules()
+        if isinstance(callbacks, keras.callbacks.CallbackList):
+            callbacks.append(planner)
+            planner.set_model(self)
+            planner.set_params(callbacks.params)
+        else:
+            # Last, so that it runs after BackupAndRestore restores a checkpoint: the plan is
+            # the current fit's.
+            callbacks = [*(callbacks or []), planner]
+        return super().fit(x, y, batch_size=batch_size, callbacks=callbacks, **kwargs)
+
+    def train_on_batch(self, *args, **kwargs):
+        self._check_planned("train_on_batch")
+        return super().train_on_batch(*args, **kwargs)
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         # Keras peeks at a batch and reduces it across replicas only to infer shapes for
@@ -258,6 +360,7 @@ class SSLMethod(keras.Model):
             "encoder": keras.saving.serialize_keras_object(self.encoder),
             "augmenter": keras.saving.serialize_keras_object(self.augmenter),
             "probe_classes": self.probe_classes,
+            "synchronized_bn": self.synchronized_bn,
         }
 
     @classmethod
@@ -266,6 +369,34 @@ class SSLMethod(keras.Model):
         for key in ("encoder", "augmenter"):
             config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)
+
+
+def check_epochs(value, name, allow_none=False):
+    """Validates a schedule length in epochs (a non-negative number, or None when allowed)."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        raise ValueError(
+            f"`{name}` must be a non-negative number of epochs{' or None' if allow_none else ''}; "
+            f"received {value!r}. Fix: pass a length in epochs (e.g. 1, 30 or 0.5); fit "
+            "converts it with the real steps per epoch."
+        )
+    return value
+
+
+class _PlanSchedules(keras.callbacks.Callback):
+    """Hands ``fit``'s steps per epoch and epochs to :meth:`SSLMethod.plan_schedules`."""
+
+    def on_train_begin(self, logs=None):
+        steps, epochs = self.params.get("steps"), self.params.get("epochs")
+        if steps:
+            self.model.plan_schedules(int(steps), int(epochs))
+        elif self.model.uses_epoch_schedules:
+            raise ValueError(
+                f"{type(self.model).__name__} has schedules in epochs, so fit must know the "
+                "steps per epoch; received data whose number of batches is unknown (an infinite "
+                "or filtered dataset). Fix: pass steps_per_epoch to fit."
+            )
 
 
 def _multi_worker(strategy):

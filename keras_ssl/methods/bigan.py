@@ -152,7 +152,8 @@ class BiGAN(SSLMethod):
         generator_widths: channels of the generator's (a ``ConvDecoder``) 2x upsampling stages.
         discriminator_widths: channels of the discriminator's stride-2 convolutions on ``x``.
         discriminator_hidden_dim: width of the discriminator's Dense layers.
-        synchronized_bn: synchronise the generator's BatchNorm across replicas.
+        synchronized_bn: global BatchNorm (statistics over all replicas) in the encoder and
+            heads; ``None`` (default) whenever there are several replicas (see :class:`SSLMethod`).
         seed: int seed of the prior samples (``None``: random); kept in a variable, so
             checkpoints and ``.keras`` files restore it.
         probe_classes: classes of the online linear probe (on ``E(x)``), or ``None``.
@@ -169,12 +170,18 @@ class BiGAN(SSLMethod):
         generator_widths=(64, 32),
         discriminator_widths=(32, 64),
         discriminator_hidden_dim=256,
-        synchronized_bn=False,
+        synchronized_bn=None,
         seed=None,
         probe_classes=None,
         **kwargs,
     ):
-        super().__init__(encoder, augmenter=augmenter, probe_classes=probe_classes, **kwargs)
+        super().__init__(
+            encoder,
+            augmenter=augmenter,
+            probe_classes=probe_classes,
+            synchronized_bn=synchronized_bn,
+            **kwargs,
+        )
         _check_positive_int(latent_dim, "latent_dim", "latent_dim=50")
         _check_positive_int(
             discriminator_hidden_dim, "discriminator_hidden_dim", "discriminator_hidden_dim=256"
@@ -197,7 +204,6 @@ class BiGAN(SSLMethod):
         self.generator_widths = tuple(generator_widths)
         self.discriminator_widths = discriminator_widths
         self.discriminator_hidden_dim = discriminator_hidden_dim
-        self.synchronized_bn = synchronized_bn
         self.seed = seed
         self.encoder_dim = self.feature_dim
         self.feature_dim = latent_dim  # the representation (probe input) is E(x)
@@ -207,7 +213,7 @@ class BiGAN(SSLMethod):
             self.image_shape,
             widths=self.generator_widths,
             output_activation="sigmoid",
-            synchronized_bn=synchronized_bn,
+            synchronized_bn=self.batch_norm_synchronized,
             name="generator",
         )
         self.discriminator = JointDiscriminator(
@@ -394,7 +400,6 @@ class BiGAN(SSLMethod):
             "generator_widths": self.generator_widths,
             "discriminator_widths": self.discriminator_widths,
             "discriminator_hidden_dim": self.discriminator_hidden_dim,
-            "synchronized_bn": self.synchronized_bn,
             "seed": self.seed,
         }
 

@@ -15,21 +15,21 @@ class BYOL(MomentumMethod):
     Learning", https://arxiv.org/abs/2006.07733).
 
     The online network (encoder ``f``, projector ``g``, predictor ``q``) predicts the target
-    network's projection of the other view; the target network (copies of ``f`` and ``g``)
-    gets no gradients and follows the online weights by EMA, ``t <- tau t + (1 - tau) o``, with
-    ``tau`` rising from ``momentum`` to ``final_momentum`` on a cosine schedule over
-    ``momentum_steps`` optimizer steps (see :class:`MomentumMethod`; BatchNorm moving statistics
-    are the target's own, not averaged). Each network makes one forward pass over the two
-    concatenated views (so BatchNorm sees both, and the target runs in training mode like the
-    online network). The loss is the paper's symmetrised normalised MSE, the SUM of the two
-    directions averaged over the batch (Eq. 2 and the ``L + L~`` of Sec. 3.1)::
+    network's projection of the other view; the target network (copies of ``f`` and ``g``) gets no
+    gradients and follows the online weights by EMA, ``t <- tau t + (1 - tau) o``, with ``tau``
+    rising from ``momentum`` (0.996) to ``final_momentum`` (1) on the paper's cosine schedule over
+    the whole run of ``fit`` (Sec. 3.2; see :class:`MomentumMethod`; BatchNorm moving statistics are
+    the target's own, not averaged). Each network makes one forward pass over the two concatenated
+    views (so BatchNorm sees both, and the target runs in training mode like the online network).
+    The loss is the paper's symmetrised normalised MSE, the SUM of the two directions averaged over
+    the batch (Eq. 2 and the ``L + L~`` of Sec. 3.1)::
 
         loss = mean_i [ (2 - 2 cos(q(v1_i), sg(z'(v2_i)))) + (2 - 2 cos(q(v2_i), sg(z'(v1_i)))) ]
 
     so it lies in ``[0, 8]`` (0 when every prediction points at its target). It has no batch-
     level terms, so under ``tf.distribute`` each replica's mean over its own examples already
-    averages to the global-batch loss; only BatchNorm needs ``synchronized_bn`` (and a
-    synchronised backbone) for exact multi-replica equivalence.
+    averages to the global-batch loss; BatchNorm (encoder and heads) is synchronised on several
+    replicas by default, as BYOL trains, which makes N replicas equal one device.
 
     ``model.encoder`` (what ``model(images)``, the probes and ``keras_ssl.export`` use) is the
     ONLINE encoder, the network BYOL keeps after training; the target copy is
@@ -48,11 +48,12 @@ class BYOL(MomentumMethod):
             image to the same point. It exists to demonstrate and test collapse detection.
         momentum: base EMA momentum ``tau_base`` (paper: 0.996 at batch 4096 over 300+ epochs;
             use 0.99 for small data sets and short runs, where the target must keep up).
-        final_momentum: momentum at the end of the schedule (paper: 1.0).
-        momentum_steps: length of the cosine schedule in optimizer steps (epochs * steps per
-            epoch); ``None`` keeps ``tau = momentum``.
-        synchronized_bn: synchronise the heads' BatchNorm across replicas (BYOL's global BN).
-            The backbone's BatchNorm is set where the backbone is built.
+        final_momentum: momentum at the end of the schedule (paper: 1.0); ``None`` keeps
+            ``tau = momentum``.
+        momentum_epochs: length of the cosine schedule in epochs; ``None`` (the paper) spans
+            the whole run, ``epochs * steps_per_epoch`` of ``fit``.
+        synchronized_bn: global BatchNorm in encoder and heads (BYOL's); ``None``: on several
+            replicas (see :class:`~keras_ssl.methods.SSLMethod`).
         probe_classes: classes of the online linear probe, or ``None``.
     """
 
@@ -66,8 +67,8 @@ class BYOL(MomentumMethod):
         use_predictor=True,
         momentum=0.996,
         final_momentum=1.0,
-        momentum_steps=None,
-        synchronized_bn=False,
+        momentum_epochs=None,
+        synchronized_bn=None,
         probe_classes=None,
         **kwargs,
     ):
@@ -76,8 +77,9 @@ class BYOL(MomentumMethod):
             augmenter=augmenter,
             momentum=momentum,
             final_momentum=final_momentum,
-            momentum_steps=momentum_steps,
+            momentum_epochs=momentum_epochs,
             probe_classes=probe_classes,
+            synchronized_bn=synchronized_bn,
             **kwargs,
         )
         self.projection_hidden_dim = projection_hidden_dim
@@ -89,18 +91,17 @@ class BYOL(MomentumMethod):
             )
         self.prediction_hidden_dim = prediction_hidden_dim
         self.use_predictor = use_predictor
-        self.synchronized_bn = synchronized_bn
         self.projector = MLPHead(
             hidden_dims=(projection_hidden_dim,),
             output_dim=projection_dim,
-            synchronized=synchronized_bn,
+            synchronized=self.batch_norm_synchronized,
             name="projector",
         )
         self.predictor = (
             MLPHead(
                 hidden_dims=(prediction_hidden_dim,),
                 output_dim=projection_dim,
-                synchronized=synchronized_bn,
+                synchronized=self.batch_norm_synchronized,
                 name="predictor",
             )
             if use_predictor

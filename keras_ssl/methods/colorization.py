@@ -253,7 +253,8 @@ class Colorization(LabMethod):
         temperature: annealed-mean temperature of :meth:`colorize` (paper: 0.38).
         head_dim: channels of the per-pixel head's hidden convolution (``None``: the feature
             maps' channels).
-        synchronized_bn: synchronise the head's BatchNorm across replicas.
+        synchronized_bn: global BatchNorm (statistics over all replicas) in the encoder and
+            heads; ``None`` (default) whenever there are several replicas (see :class:`SSLMethod`).
         probe_classes: classes of the online linear probe, or ``None``.
     """
 
@@ -269,12 +270,18 @@ class Colorization(LabMethod):
         mix=color.MIX,
         temperature=color.TEMPERATURE,
         head_dim=None,
-        synchronized_bn=False,
+        synchronized_bn=None,
         probe_classes=None,
         **kwargs,
     ):
         encoder = rebuild_encoder(encoder, 1, "Colorization")
-        super().__init__(encoder, augmenter=augmenter, probe_classes=probe_classes, **kwargs)
+        super().__init__(
+            encoder,
+            augmenter=augmenter,
+            probe_classes=probe_classes,
+            synchronized_bn=synchronized_bn,
+            **kwargs,
+        )
         _check_positive(grid_size, "grid_size", "use 10 (Zhang et al.)")
         _check_positive(sigma, "sigma", "use 5 (Zhang et al.)")
         _check_positive(temperature, "temperature", "use 0.38 (Zhang et al.)")
@@ -293,7 +300,6 @@ class Colorization(LabMethod):
         self.mix = mix
         self.temperature = temperature
         self.head_dim = head_dim
-        self.synchronized_bn = synchronized_bn
         self.bins = color.ab_gamut_bins(grid_size)
         self.num_bins = len(self.bins)
         self.backbone = spatial_backbone(self.encoder, "Colorization")
@@ -303,7 +309,7 @@ class Colorization(LabMethod):
             self.image_shape[:2],
             self.num_bins,
             head_dim or map_shape[-1],
-            synchronized_bn,
+            self.batch_norm_synchronized,
             "ab_head",
         )
         self.rgb_encoder = self._rgb_model([(lambda lab: lab[0], self.encoder)], "rgb_encoder")
@@ -380,5 +386,4 @@ class Colorization(LabMethod):
             "mix": self.mix,
             "temperature": self.temperature,
             "head_dim": self.head_dim,
-            "synchronized_bn": self.synchronized_bn,
         }

@@ -10,6 +10,7 @@ from keras_ssl.augment.multicrop import multicrop
 from keras_ssl.backbones.vit import DropPath
 from keras_ssl.layers.dino_head import DINOHead
 from keras_ssl.losses.distillation import dino_loss, teacher_probabilities
+from keras_ssl.methods.base import check_epochs
 from keras_ssl.methods.momentum import MomentumMethod
 
 _GLOBAL_VIEWS = 2
@@ -19,17 +20,6 @@ def _positive_number(value, name, fix):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
         raise ValueError(f"`{name}` must be a positive number; received {value!r}. Fix: {fix}")
     return float(value)
-
-
-def _count(value, name, fix, allow_none=False):
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(
-            f"`{name}` must be a non-negative int{' or None' if allow_none else ''}; received "
-            f"{value!r}. Fix: {fix}"
-        )
-    return value
 
 
 def encode_at_any_size(network, images, training):
@@ -75,18 +65,20 @@ class DINO(MomentumMethod):
     """DINO (Caron et al. 2021, "Emerging Properties in Self-Supervised Vision Transformers",
     https://arxiv.org/abs/2104.14294).
 
-    A student (encoder + :class:`~keras_ssl.layers.DINOHead`) learns to match a teacher: EMA
-    copies of the encoder and head (momentum 0.996 rising to 1 on a cosine over
-    ``momentum_steps``). The teacher sees the 2 global crops; the student sees every crop. For
-    each image the loss averages the cross-entropies between the teacher's distribution on one
-    global crop and the student's distribution on every *other* crop
-    (:func:`~keras_ssl.losses.dino_loss`). Collapse is avoided by centring the teacher outputs
-    with ``c`` (an EMA, momentum ``center_momentum``, of the batch mean of the teacher outputs,
-    updated after each step from the global batch) and sharpening them with a low temperature:
-    ``teacher_temp`` after a linear warm-up from ``warmup_teacher_temp`` over
-    ``warmup_teacher_temp_steps`` optimizer steps (the paper: 0.04 to 0.07 over 30 epochs; pass
-    ``30 * steps_per_epoch``). ``optimizer.iterations`` drives all schedules, so they resume
-    with the optimizer.
+    A student (encoder + :class:`~keras_ssl.layers.DINOHead`) learns to match a teacher: EMA copies
+    of the encoder and head (momentum 0.996 rising to 1 on a cosine over the whole run). The teacher
+    sees the 2 global crops; the student sees every crop. For each image the loss averages the
+    cross-entropies between the teacher's distribution on one global crop and the student's
+    distribution on every *other* crop (:func:`~keras_ssl.losses.dino_loss`). Collapse is avoided by
+    centring the teacher outputs with ``c`` (an EMA, momentum ``center_momentum``, of the batch mean
+    of the teacher outputs, updated after each step from the global batch) and sharpening them with
+    a low temperature: ``teacher_temp`` after a linear warm-up from ``warmup_teacher_temp`` over
+    ``warmup_teacher_temp_epochs`` epochs (the paper: 0.04 to 0.07 over the first 30 epochs). The
+    prototypes (last layer) get no gradient during the first ``freeze_last_layer_epochs`` (1).
+    Schedules are in epochs and converted with the real steps per epoch of ``fit`` (see
+    :class:`~keras_ssl.methods.SSLMethod`); ``optimizer.iterations`` drives them, so they resume
+    with the optimizer. A run shorter than the warm-up ends before the temperature reaches
+    ``teacher_temp``: scale the warm-up with the run (the paper's is 30% of 100 epochs).
 
     Multi-crop: views 0 and 1 are global crops of the encoder's input size; views 2, 3, ... are
     local crops (``keras_ssl.augment.multicrop``, the default augmenter). Local crops run
@@ -103,8 +95,9 @@ class DINO(MomentumMethod):
     is the teacher encoder. ``model.encoder`` is the (trained) student.
 
     BatchNorm (ResNet encoders, ``head_batch_norm``): the teacher runs in training mode with its
-    own moving statistics (see ``keras_ssl.methods.momentum``); use ``synchronized_bn=True`` on
-    the backbone and head under ``tf.distribute``, as DINO does with SyncBN. The teacher has no
+    own moving statistics (see ``keras_ssl.methods.momentum``); on several replicas the
+    BatchNorms of backbone, head and teacher are synchronised by default, as DINO does with
+    SyncBN (``synchronized_bn``). The teacher has no
     stochastic depth or dropout (DINO gives only the student ViT ``drop_path_rate``).
 
     Args:
@@ -118,18 +111,19 @@ class DINO(MomentumMethod):
         head_layers: Dense layers of the head's MLP (DINO: 3).
         head_batch_norm: BatchNorm in the head's MLP (DINO's ``use_bn_in_head``: off).
         norm_last_layer: keep the prototype magnitudes fixed at 1 (DINO's default).
-        synchronized_bn: synchronise the head's BatchNorm across replicas.
+        synchronized_bn: global BatchNorm in encoder and head; ``None``: on several replicas
+            (see :class:`~keras_ssl.methods.SSLMethod`).
         student_temp: student temperature (DINO: 0.1).
         teacher_temp: teacher temperature after the warm-up (DINO: 0.04 in its code, 0.07 in
             the paper's ViT-S runs with warm-up; 0.07 here).
         warmup_teacher_temp: teacher temperature at step 0 (DINO: 0.04).
-        warmup_teacher_temp_steps: length of the linear warm-up in optimizer steps; ``None``
-            (or 0) uses ``teacher_temp`` from the start.
+        warmup_teacher_temp_epochs: length of the linear warm-up in epochs (DINO: 30); 0 uses
+            ``teacher_temp`` from the start.
         center_momentum: EMA momentum of the centre (DINO: 0.9).
-        freeze_last_layer_steps: optimizer steps during which no gradient reaches the
-            prototypes (DINO freezes them for the first epoch; 0 never freezes).
-        momentum, final_momentum, momentum_steps: teacher EMA schedule (DINO: 0.996 to 1 over
-            the whole training; see :class:`MomentumMethod`).
+        freeze_last_layer_epochs: epochs during which no gradient reaches the prototypes
+            (DINO: 1; 0 never freezes).
+        momentum, final_momentum, momentum_epochs: teacher EMA schedule (DINO: 0.996 to 1 on
+            a cosine over the whole run; see :class:`MomentumMethod`).
         probe_classes: classes of the online linear probe (on teacher features of view 0).
     """
 
@@ -145,26 +139,36 @@ class DINO(MomentumMethod):
         head_layers=3,
         head_batch_norm=False,
         norm_last_layer=True,
-        synchronized_bn=False,
+        synchronized_bn=None,
         student_temp=0.1,
         teacher_temp=0.07,
         warmup_teacher_temp=0.04,
-        warmup_teacher_temp_steps=None,
+        warmup_teacher_temp_epochs=30,
         center_momentum=0.9,
-        freeze_last_layer_steps=0,
+        freeze_last_layer_epochs=1,
         momentum=0.996,
         final_momentum=1.0,
-        momentum_steps=None,
+        momentum_epochs=None,
         probe_classes=None,
         **kwargs,
     ):
+        for old, new in (
+            ("warmup_teacher_temp_steps", "warmup_teacher_temp_epochs"),
+            ("freeze_last_layer_steps", "freeze_last_layer_epochs"),
+        ):
+            if old in kwargs:
+                raise ValueError(
+                    f"`{old}` was replaced by `{new}` (in epochs, converted with fit's real "
+                    f"steps per epoch); received {old}={kwargs[old]!r}. Fix: pass {new}."
+                )
         super().__init__(
             encoder,
             augmenter=augmenter,
             momentum=momentum,
             final_momentum=final_momentum,
-            momentum_steps=momentum_steps,
+            momentum_epochs=momentum_epochs,
             probe_classes=probe_classes,
+            synchronized_bn=synchronized_bn,
             **kwargs,
         )
         temperature_fix = (
@@ -175,11 +179,8 @@ class DINO(MomentumMethod):
         self.warmup_teacher_temp = _positive_number(
             warmup_teacher_temp, "warmup_teacher_temp", temperature_fix
         )
-        self.warmup_teacher_temp_steps = _count(
-            warmup_teacher_temp_steps,
-            "warmup_teacher_temp_steps",
-            "pass the warm-up length in optimizer steps (e.g. 30 * steps_per_epoch), or None.",
-            allow_none=True,
+        self.warmup_teacher_temp_epochs = check_epochs(
+            warmup_teacher_temp_epochs, "warmup_teacher_temp_epochs"
         )
         if (
             isinstance(center_momentum, bool)
@@ -191,10 +192,8 @@ class DINO(MomentumMethod):
                 "Fix: use DINO's 0.9."
             )
         self.center_momentum = float(center_momentum)
-        self.freeze_last_layer_steps = _count(
-            freeze_last_layer_steps,
-            "freeze_last_layer_steps",
-            "pass a number of optimizer steps (DINO: one epoch), or 0.",
+        self.freeze_last_layer_epochs = check_epochs(
+            freeze_last_layer_epochs, "freeze_last_layer_epochs"
         )
         if isinstance(head_layers, bool) or not isinstance(head_layers, int) or head_layers < 1:
             raise ValueError(
@@ -207,7 +206,6 @@ class DINO(MomentumMethod):
         self.head_layers = head_layers
         self.head_batch_norm = head_batch_norm
         self.norm_last_layer = norm_last_layer
-        self.synchronized_bn = synchronized_bn
         self.head = DINOHead(
             out_dim=out_dim,
             hidden_dim=hidden_dim,
@@ -215,7 +213,7 @@ class DINO(MomentumMethod):
             num_layers=head_layers,
             batch_norm=head_batch_norm,
             norm_last_layer=norm_last_layer,
-            synchronized=synchronized_bn,
+            synchronized=self.batch_norm_synchronized,
             dtype="float32",  # cosine logits / 0.04 need float32 under mixed precision
             name="head",
         )
@@ -254,14 +252,32 @@ class DINO(MomentumMethod):
         """The backbone to evaluate and export: the teacher encoder (DINO, Sec. 3.1)."""
         return self.teacher_encoder
 
-    def teacher_temp_at(self, step):
-        """Teacher temperature at optimizer step ``step`` (linear warm-up, then constant)."""
-        if not self.warmup_teacher_temp_steps:
-            return tf.constant(self.teacher_temp, tf.float32)
-        progress = tf.minimum(
-            tf.cast(step, tf.float32) / float(self.warmup_teacher_temp_steps), 1.0
+    @property
+    def _warms_up(self):
+        return (
+            bool(self.warmup_teacher_temp_epochs) and self.warmup_teacher_temp != self.teacher_temp
         )
+
+    @property
+    def uses_epoch_schedules(self):
+        return super().uses_epoch_schedules or self._warms_up or bool(self.freeze_last_layer_epochs)
+
+    def teacher_temp_at(self, step):
+        """Teacher temperature at optimizer step ``step`` (linear warm-up over
+        ``warmup_teacher_temp_epochs`` of the run's plan, then constant)."""
+        if not self._warms_up:
+            return tf.constant(self.teacher_temp, tf.float32)
+        warmup = tf.maximum(self.epochs_to_steps(self.warmup_teacher_temp_epochs), 1.0)
+        progress = tf.minimum(tf.cast(step, tf.float32) / warmup, 1.0)
         return self.warmup_teacher_temp + (self.teacher_temp - self.warmup_teacher_temp) * progress
+
+    def prototypes_frozen_at(self, step):
+        """Whether the prototypes get no gradient at optimizer step ``step`` (a bool tensor for
+        the first ``freeze_last_layer_epochs`` of the plan; ``None`` when they never freeze)."""
+        if not self.freeze_last_layer_epochs:
+            return None
+        frozen = self.epochs_to_steps(self.freeze_last_layer_epochs)
+        return tf.cast(step, tf.float32) < frozen
 
     def compute_ssl_loss(self, views, training):
         if len(views) < _GLOBAL_VIEWS:
@@ -276,7 +292,7 @@ class DINO(MomentumMethod):
         features = [self.encoder(global_batch, training=training)]
         for group in _size_groups(views[_GLOBAL_VIEWS:]):
             features.append(encode_at_any_size(self.encoder, tf.concat(group, 0), training))
-        freeze = step < self.freeze_last_layer_steps if self.freeze_last_layer_steps else None
+        freeze = self.prototypes_frozen_at(step)
         student = self.head(
             tf.concat(features, axis=0), training=training, freeze_prototypes=freeze
         )
@@ -354,11 +370,10 @@ class DINO(MomentumMethod):
             "head_layers": self.head_layers,
             "head_batch_norm": self.head_batch_norm,
             "norm_last_layer": self.norm_last_layer,
-            "synchronized_bn": self.synchronized_bn,
             "student_temp": self.student_temp,
             "teacher_temp": self.teacher_temp,
             "warmup_teacher_temp": self.warmup_teacher_temp,
-            "warmup_teacher_temp_steps": self.warmup_teacher_temp_steps,
+            "warmup_teacher_temp_epochs": self.warmup_teacher_temp_epochs,
             "center_momentum": self.center_momentum,
-            "freeze_last_layer_steps": self.freeze_last_layer_steps,
+            "freeze_last_layer_epochs": self.freeze_last_layer_epochs,
         }

@@ -110,7 +110,8 @@ class Jigsaw(SSLMethod):
         normalize_tiles: standardise each tile (paper: yes; blocks low-level statistics cues).
         head_hidden_dims: hidden sizes of the classifier on the concatenated tile features
             (paper: fc7 of 4096 on AlexNet; scaled to 1024).
-        synchronized_bn: synchronise the classifier's BatchNorm across replicas.
+        synchronized_bn: global BatchNorm (statistics over all replicas) in the encoder and
+            heads; ``None`` (default) whenever there are several replicas (see :class:`SSLMethod`).
         seed: seed of the permutation set and of the puzzles.
         probe_classes: classes of the online linear probe, or ``None``.
     """
@@ -128,7 +129,7 @@ class Jigsaw(SSLMethod):
         cell_size=None,
         normalize_tiles=True,
         head_hidden_dims=(1024,),
-        synchronized_bn=False,
+        synchronized_bn=None,
         seed=0,
         probe_classes=None,
         **kwargs,
@@ -148,7 +149,13 @@ class Jigsaw(SSLMethod):
         tile_encoder, image_encoder, image_shape = patch_and_image_encoders(
             encoder, image_shape, tile_size, "Jigsaw"
         )
-        super().__init__(image_encoder, augmenter=augmenter, probe_classes=probe_classes, **kwargs)
+        super().__init__(
+            image_encoder,
+            augmenter=augmenter,
+            probe_classes=probe_classes,
+            synchronized_bn=synchronized_bn,
+            **kwargs,
+        )
         self.tile_encoder = tile_encoder
         self.num_permutations = num_permutations
         self.min_hamming = min_hamming
@@ -156,14 +163,13 @@ class Jigsaw(SSLMethod):
         self.cell_size = cell_size
         self.normalize_tiles = normalize_tiles
         self.head_hidden_dims = check_hidden_dims(head_hidden_dims, "head_hidden_dims")
-        self.synchronized_bn = synchronized_bn
         self.seed = seed
         self.permutations = permutations
         self.min_distance = min_distance
         self.classifier = MLPHead(
             hidden_dims=self.head_hidden_dims,
             output_dim=num_permutations,
-            synchronized=synchronized_bn,
+            synchronized=self.batch_norm_synchronized,
             name="permutation_classifier",
         )
         self.build()
@@ -213,6 +219,5 @@ class Jigsaw(SSLMethod):
             "cell_size": self.cell_size,
             "normalize_tiles": self.normalize_tiles,
             "head_hidden_dims": self.head_hidden_dims,
-            "synchronized_bn": self.synchronized_bn,
             "seed": self.seed,
         }

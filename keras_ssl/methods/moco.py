@@ -114,14 +114,15 @@ class MoCo(MomentumMethod):
     with Momentum Contrastive Learning", https://arxiv.org/abs/2003.04297).
 
     The query encoder (``encoder`` + ``projector``) is trained by gradient; the key encoder
-    (``key_encoder`` + ``key_projector``) is its momentum copy, ``k <- m k + (1 - m) q`` after
-    every optimizer step (:class:`MomentumMethod`; ``m`` may follow a cosine schedule to 1 over
-    ``momentum_steps``). The loss is InfoNCE: each query (view 1) must pick its key (view 2,
-    L2-normalised) among the ``queue_size`` keys of the queue, at ``temperature``. After the
-    optimizer step the step's keys, gathered from all replicas in global batch order, replace
-    the oldest keys of the queue (:class:`keras_ssl.layers.MemoryQueue`). v1 projects with a
-    linear layer, v2 with an MLP (hidden layer, ReLU, output; no BatchNorm, as in MoCo v2's code)
-    and uses the stronger "aug+" augmentation (:func:`moco_augmenter`).
+    (``key_encoder`` + ``key_projector``) is its momentum copy, ``k <- m k + (1 - m) q`` after every
+    optimizer step (:class:`MomentumMethod`; ``m`` is constant, as in MoCo, or follows a cosine
+    schedule to ``final_momentum`` over the run or ``momentum_epochs``). The loss is InfoNCE: each
+    query (view 1) must pick its key (view 2, L2-normalised) among the ``queue_size`` keys of the
+    queue, at ``temperature``. After the optimizer step the step's keys, gathered from all replicas
+    in global batch order, replace the oldest keys of the queue
+    (:class:`keras_ssl.layers.MemoryQueue`). v1 projects with a linear layer, v2 with an MLP (hidden
+    layer, ReLU, output; no BatchNorm, as in MoCo v2's code) and uses the stronger "aug+"
+    augmentation (:func:`moco_augmenter`).
 
     Shuffle-BN (``shuffle_bn=True``): with BatchNorm, a query and its key normalised with the
     statistics of the same sub-batch can be matched through those statistics instead of image
@@ -159,8 +160,8 @@ class MoCo(MomentumMethod):
             ``D`` (2048 for ResNet-50, as in the paper). Ignored by v1.
         temperature: InfoNCE temperature; ``None`` uses the paper's 0.07 (v1) or 0.2 (v2).
         momentum: key-encoder momentum ``m`` (paper: 0.999; 0.99 suits short runs).
-        final_momentum, momentum_steps: cosine schedule of ``m`` (see
-            :class:`MomentumMethod`); ``momentum_steps=None`` keeps ``m`` constant as MoCo does.
+        final_momentum, momentum_epochs: cosine schedule of ``m`` in epochs (see
+            :class:`MomentumMethod`); ``final_momentum=None`` keeps ``m`` constant as MoCo does.
         symmetric: also contrast view 2's queries with view 1's keys and average the two
             losses (as many reimplementations do); both views' keys are then enqueued. The
             papers use the asymmetric loss (``False``).
@@ -170,7 +171,8 @@ class MoCo(MomentumMethod):
         probe_classes: classes of the online linear probe, or ``None``.
     """
 
-    # Shuffle-BN relies on per-replica BatchNorm statistics (see above).
+    # Shuffle-BN relies on per-replica BatchNorm statistics (see above): BatchNorm is left as
+    # built unless synchronized_bn=True.
     synchronize_batch_norm = False
 
     def __init__(
@@ -183,8 +185,8 @@ class MoCo(MomentumMethod):
         projection_hidden_dim=None,
         temperature=None,
         momentum=0.999,
-        final_momentum=1.0,
-        momentum_steps=None,
+        final_momentum=None,
+        momentum_epochs=None,
         symmetric=False,
         shuffle_bn=True,
         bn_splits=None,
@@ -219,7 +221,7 @@ class MoCo(MomentumMethod):
             augmenter=augmenter,
             momentum=momentum,
             final_momentum=final_momentum,
-            momentum_steps=momentum_steps,
+            momentum_epochs=momentum_epochs,
             probe_classes=probe_classes,
             **kwargs,
         )

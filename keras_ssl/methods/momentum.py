@@ -3,7 +3,10 @@
 BYOL's target network, MoCo's key encoder and DINO's teacher are copies of online networks
 whose weights follow the online weights by EMA, ``t <- tau * t + (1 - tau) * o``, after every
 optimizer step, with ``tau`` rising from ``momentum`` to ``final_momentum`` on a cosine schedule
-over ``momentum_steps`` optimizer steps (BYOL, Grill et al. 2020, arXiv:2006.07733, Sec. 3.2).
+over the whole training run, ``epochs * steps_per_epoch`` optimizer steps of ``fit`` (BYOL, Grill
+et al. 2020, arXiv:2006.07733, Sec. 3.2; DINO), or over ``momentum_epochs`` epochs. The steps
+come from the run's plan (:meth:`SSLMethod.plan_schedules`), so the schedule ends after the same
+number of epochs on a data set of any size.
 
 BatchNorm: the teacher runs in training mode and keeps its own moving statistics, updated by
 its own forward passes (as MoCo's key encoder and BYOL's target network do); only the online
@@ -18,7 +21,7 @@ import math
 import keras
 import tensorflow as tf
 
-from keras_ssl.methods.base import SSLMethod
+from keras_ssl.methods.base import SSLMethod, check_epochs
 
 
 def copy_network(network):
@@ -66,12 +69,14 @@ def ema_update(online, teacher, tau):
 def cosine_momentum(step, base, final, total_steps):
     """BYOL's schedule: ``final - (final - base) * (cos(pi * step / total_steps) + 1) / 2``.
 
-    ``step`` counts from 0; past ``total_steps`` the momentum stays at ``final``. With
-    ``total_steps=None`` the momentum is constant at ``base``.
+    ``step`` counts from 0; past ``total_steps`` (a number or a scalar tensor; below 1 counts
+    as 1) the momentum stays at ``final``. With ``total_steps=None`` the momentum is constant
+    at ``base``.
     """
     if total_steps is None:
         return tf.constant(base, tf.float32)
-    progress = tf.minimum(tf.cast(step, tf.float32) / float(total_steps), 1.0)
+    total = tf.maximum(tf.cast(total_steps, tf.float32), 1.0)
+    progress = tf.minimum(tf.cast(step, tf.float32) / total, 1.0)
     return final - (final - base) * (tf.cos(math.pi * progress) + 1.0) / 2.0
 
 
@@ -88,9 +93,10 @@ class MomentumMethod(SSLMethod):
     Args:
         encoder, augmenter, probe_classes: see :class:`SSLMethod`.
         momentum: base EMA momentum ``tau`` (BYOL: 0.996; MoCo: 0.999).
-        final_momentum: momentum reached at the end of the schedule (BYOL: 1.0).
-        momentum_steps: length of the cosine schedule in optimizer steps (usually
-            ``epochs * steps_per_epoch``); ``None`` keeps ``tau = momentum`` throughout.
+        final_momentum: momentum reached at the end of the schedule (BYOL, DINO: 1.0); ``None``
+            (or equal to ``momentum``) keeps ``tau = momentum`` throughout (MoCo).
+        momentum_epochs: length of the cosine schedule in epochs; ``None`` spans the whole run
+            (``epochs`` of ``fit``), as BYOL and DINO do.
     """
 
     def __init__(
@@ -99,28 +105,40 @@ class MomentumMethod(SSLMethod):
         augmenter=None,
         momentum=0.996,
         final_momentum=1.0,
-        momentum_steps=None,
+        momentum_epochs=None,
         probe_classes=None,
         **kwargs,
     ):
+        if "momentum_steps" in kwargs:
+            raise ValueError(
+                f"`momentum_steps` was replaced by `momentum_epochs`; received momentum_steps="
+                f"{kwargs['momentum_steps']!r}. Fix: drop it (the cosine then spans the whole "
+                "run of fit) or pass momentum_epochs=<epochs>; final_momentum=None keeps the "
+                "momentum constant."
+            )
         super().__init__(encoder, augmenter=augmenter, probe_classes=probe_classes, **kwargs)
-        for name, value in (("momentum", momentum), ("final_momentum", final_momentum)):
-            if not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        values = (("momentum", momentum), ("final_momentum", final_momentum))
+        for name, value in values:
+            if value is None and name == "final_momentum":
+                continue
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not 0.0 <= value <= 1.0
+            ):
                 raise ValueError(
                     f"`{name}` must be a number in [0, 1]; received {value!r}. Fix: use e.g. "
-                    "momentum=0.996, final_momentum=1.0 (BYOL) or momentum=0.999 (MoCo)."
+                    "momentum=0.996, final_momentum=1.0 (BYOL) or momentum=0.999, "
+                    "final_momentum=None (MoCo)."
                 )
-        if momentum_steps is not None and (
-            not isinstance(momentum_steps, int) or momentum_steps < 1
-        ):
+        self.momentum_epochs = check_epochs(momentum_epochs, "momentum_epochs", allow_none=True)
+        if self.momentum_epochs == 0:
             raise ValueError(
-                f"`momentum_steps` must be a positive integer or None; received "
-                f"{momentum_steps!r}. Fix: pass epochs * steps_per_epoch, or None for a constant "
-                "momentum."
+                "`momentum_epochs` must be positive or None; received 0. Fix: pass None for "
+                "the whole run, or final_momentum=None for a constant momentum."
             )
         self.momentum = float(momentum)
-        self.final_momentum = float(final_momentum)
-        self.momentum_steps = momentum_steps
+        self.final_momentum = None if final_momentum is None else float(final_momentum)
         # Untracked: both networks are tracked through the attributes they are assigned to.
         object.__setattr__(self, "_teacher_pairs", [])
 
@@ -137,9 +155,21 @@ class MomentumMethod(SSLMethod):
         self._teacher_pairs.append((online, teacher))
         return teacher
 
+    @property
+    def momentum_is_constant(self):
+        return self.final_momentum is None or self.final_momentum == self.momentum
+
+    @property
+    def uses_epoch_schedules(self):
+        return super().uses_epoch_schedules or not self.momentum_is_constant
+
     def momentum_at(self, step):
-        """The EMA momentum used after optimizer step ``step`` (counted from 0)."""
-        return cosine_momentum(step, self.momentum, self.final_momentum, self.momentum_steps)
+        """The EMA momentum used after optimizer step ``step`` (counted from 0), in the run's
+        plan (:meth:`SSLMethod.plan_schedules`)."""
+        if self.momentum_is_constant:
+            return tf.constant(self.momentum, tf.float32)
+        total = self.epochs_to_steps(self.momentum_epochs)
+        return cosine_momentum(step, self.momentum, self.final_momentum, total)
 
     def after_optimizer_step(self):
         # The optimizer has just finished step `iterations - 1`.
@@ -152,5 +182,5 @@ class MomentumMethod(SSLMethod):
             **super().get_config(),
             "momentum": self.momentum,
             "final_momentum": self.final_momentum,
-            "momentum_steps": self.momentum_steps,
+            "momentum_epochs": self.momentum_epochs,
         }

@@ -53,7 +53,8 @@ class ProjectedViewsMethod(SSLMethod):
         projection_hidden_dim: width of the projector's hidden layers.
         projection_dim: output size of the projector.
         projection_layers: number of fully-connected layers of the projector.
-        synchronized_bn: synchronise the projector's BatchNorm across replicas.
+        synchronized_bn: global BatchNorm (statistics over all replicas) in the encoder and
+            heads; ``None`` (default) whenever there are several replicas (see :class:`SSLMethod`).
         probe_classes: classes of the online linear probe, or ``None``.
     """
 
@@ -64,20 +65,25 @@ class ProjectedViewsMethod(SSLMethod):
         projection_hidden_dim=8192,
         projection_dim=8192,
         projection_layers=3,
-        synchronized_bn=False,
+        synchronized_bn=None,
         probe_classes=None,
         **kwargs,
     ):
-        super().__init__(encoder, augmenter=augmenter, probe_classes=probe_classes, **kwargs)
+        super().__init__(
+            encoder,
+            augmenter=augmenter,
+            probe_classes=probe_classes,
+            synchronized_bn=synchronized_bn,
+            **kwargs,
+        )
         check_projection_layers(projection_layers)
         self.projection_hidden_dim = projection_hidden_dim
         self.projection_dim = projection_dim
         self.projection_layers = projection_layers
-        self.synchronized_bn = synchronized_bn
         self.projector = MLPHead(
             hidden_dims=(projection_hidden_dim,) * (projection_layers - 1),
             output_dim=projection_dim,
-            synchronized=synchronized_bn,
+            synchronized=self.batch_norm_synchronized,
             name="projector",
         )
 
@@ -93,5 +99,4 @@ class ProjectedViewsMethod(SSLMethod):
             "projection_hidden_dim": self.projection_hidden_dim,
             "projection_dim": self.projection_dim,
             "projection_layers": self.projection_layers,
-            "synchronized_bn": self.synchronized_bn,
         }

@@ -49,7 +49,8 @@ class RelativePatchLocation(SSLMethod):
             least 1 (paper: up to 7 px). The grid needs ``3 patch + 2 gap + 2 jitter`` pixels.
         head_hidden_dims: hidden sizes of the classifier on the concatenated pair features
             (paper: fc7 of 4096 on AlexNet; scaled to 1024).
-        synchronized_bn: synchronise the classifier's BatchNorm across replicas.
+        synchronized_bn: global BatchNorm (statistics over all replicas) in the encoder and
+            heads; ``None`` (default) whenever there are several replicas (see :class:`SSLMethod`).
         seed: seed of the random pairs.
         probe_classes: classes of the online linear probe, or ``None``.
     """
@@ -65,7 +66,7 @@ class RelativePatchLocation(SSLMethod):
         gap=None,
         jitter=None,
         head_hidden_dims=(1024,),
-        synchronized_bn=False,
+        synchronized_bn=None,
         seed=0,
         probe_classes=None,
         **kwargs,
@@ -85,18 +86,23 @@ class RelativePatchLocation(SSLMethod):
         patch_encoder, image_encoder, image_shape = patch_and_image_encoders(
             encoder, image_shape, patch_size, "RelativePatchLocation"
         )
-        super().__init__(image_encoder, augmenter=augmenter, probe_classes=probe_classes, **kwargs)
+        super().__init__(
+            image_encoder,
+            augmenter=augmenter,
+            probe_classes=probe_classes,
+            synchronized_bn=synchronized_bn,
+            **kwargs,
+        )
         self.patch_encoder = patch_encoder
         self.patch_size = patch_size
         self.gap = gap
         self.jitter = jitter
         self.head_hidden_dims = check_hidden_dims(head_hidden_dims, "head_hidden_dims")
-        self.synchronized_bn = synchronized_bn
         self.seed = seed
         self.classifier = MLPHead(
             hidden_dims=self.head_hidden_dims,
             output_dim=len(patch_pairs.NEIGHBOURS),
-            synchronized=synchronized_bn,
+            synchronized=self.batch_norm_synchronized,
             name="location_classifier",
         )
         self.build()
@@ -143,6 +149,5 @@ class RelativePatchLocation(SSLMethod):
             "gap": self.gap,
             "jitter": self.jitter,
             "head_hidden_dims": self.head_hidden_dims,
-            "synchronized_bn": self.synchronized_bn,
             "seed": self.seed,
         }

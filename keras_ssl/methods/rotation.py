@@ -63,7 +63,8 @@ class RotationPrediction(SSLMethod):
             crop of scale 0.5-1 and a horizontal flip). Only the first view is used.
         head_hidden_dims: hidden layer sizes of the rotation classifier; ``()`` (default) is a
             linear classifier on the pooled features, as the paper's ResNet/AlexNet variants use.
-        synchronized_bn: synchronise the classifier's hidden BatchNorm across replicas.
+        synchronized_bn: global BatchNorm (statistics over all replicas) in the encoder and
+            heads; ``None`` (default) whenever there are several replicas (see :class:`SSLMethod`).
         probe_classes: classes of the online linear probe, or ``None``.
     """
 
@@ -74,11 +75,17 @@ class RotationPrediction(SSLMethod):
         encoder,
         augmenter=None,
         head_hidden_dims=(),
-        synchronized_bn=False,
+        synchronized_bn=None,
         probe_classes=None,
         **kwargs,
     ):
-        super().__init__(encoder, augmenter=augmenter, probe_classes=probe_classes, **kwargs)
+        super().__init__(
+            encoder,
+            augmenter=augmenter,
+            probe_classes=probe_classes,
+            synchronized_bn=synchronized_bn,
+            **kwargs,
+        )
         height, width = self.image_shape[:2]
         if height != width:
             raise ValueError(
@@ -87,11 +94,10 @@ class RotationPrediction(SSLMethod):
                 "Fix: build the encoder for square images and resize or crop them to a square."
             )
         self.head_hidden_dims = check_hidden_dims(head_hidden_dims, "head_hidden_dims")
-        self.synchronized_bn = synchronized_bn
         self.classifier = MLPHead(
             hidden_dims=self.head_hidden_dims,
             output_dim=NUM_ROTATIONS,
-            synchronized=synchronized_bn,
+            synchronized=self.batch_norm_synchronized,
             name="rotation_classifier",
         )
         self.build()
@@ -115,5 +121,4 @@ class RotationPrediction(SSLMethod):
         return {
             **super().get_config(),
             "head_hidden_dims": self.head_hidden_dims,
-            "synchronized_bn": self.synchronized_bn,
         }

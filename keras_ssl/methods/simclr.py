@@ -28,9 +28,8 @@ class SimCLR(SSLMethod):
         projection_dim: output size of g (paper: 128).
         temperature: NT-Xent temperature (paper: 0.5 for CIFAR-10 at batch 512-1024, 0.1 for
             ImageNet at batch 4096; values 0.1-0.5 work, lower needs larger batches).
-        synchronized_bn: synchronise the projection head's BatchNorm across replicas (SimCLR's
-            global BN). The backbone's BatchNorm is set where the backbone is built
-            (``ResNet18(..., synchronized_bn=True)``).
+        synchronized_bn: global BatchNorm (statistics over all replicas) in the encoder and
+            heads; ``None`` (default) whenever there are several replicas (see :class:`SSLMethod`).
         probe_classes: classes of the online linear probe, or ``None``.
     """
 
@@ -41,11 +40,17 @@ class SimCLR(SSLMethod):
         projection_hidden_dim=None,
         projection_dim=128,
         temperature=0.5,
-        synchronized_bn=False,
+        synchronized_bn=None,
         probe_classes=None,
         **kwargs,
     ):
-        super().__init__(encoder, augmenter=augmenter, probe_classes=probe_classes, **kwargs)
+        super().__init__(
+            encoder,
+            augmenter=augmenter,
+            probe_classes=probe_classes,
+            synchronized_bn=synchronized_bn,
+            **kwargs,
+        )
         if not isinstance(temperature, (int, float)) or temperature <= 0:
             raise ValueError(
                 f"`temperature` must be a positive number; received {temperature!r}. "
@@ -54,11 +59,10 @@ class SimCLR(SSLMethod):
         self.projection_hidden_dim = projection_hidden_dim
         self.projection_dim = projection_dim
         self.temperature = temperature
-        self.synchronized_bn = synchronized_bn
         self.projector = MLPHead(
             hidden_dims=(projection_hidden_dim or self.feature_dim,),
             output_dim=projection_dim,
-            synchronized=synchronized_bn,
+            synchronized=self.batch_norm_synchronized,
             name="projector",
         )
         self.build()
@@ -92,5 +96,4 @@ class SimCLR(SSLMethod):
             "projection_hidden_dim": self.projection_hidden_dim,
             "projection_dim": self.projection_dim,
             "temperature": self.temperature,
-            "synchronized_bn": self.synchronized_bn,
         }

@@ -25,8 +25,9 @@ class SimSiam(SSLMethod):
     without scale and shift, as in the official code) and all but the last by ReLU; the
     predictor is a bottleneck ``Dense(prediction_hidden_dim) - BN - ReLU - Dense`` without BN on
     its output. There is no teacher and no batch-level loss term: each replica's mean over its
-    own examples averages to the global-batch loss; only BatchNorm needs ``synchronized_bn``
-    (and a synchronised backbone) for exact multi-replica equivalence.
+    own examples averages to the global-batch loss; BatchNorm (encoder and heads) is
+    synchronised on several replicas by default (the paper's SyncBN), which makes N replicas
+    equal one device.
 
     Optimiser (paper, Sec. 3 and appendix A): SGD with momentum 0.9, learning rate
     ``0.05 * batch / 256`` (ImageNet, weight decay 1e-4) or ``0.03 * batch / 256`` (CIFAR-10,
@@ -47,8 +48,8 @@ class SimSiam(SSLMethod):
         stop_gradient: stop the gradient through the target ``z`` (the paper's method). ``False``
             is the paper's ablation (Sec. 4.1), which collapses to a constant output; it exists
             to demonstrate and test collapse detection.
-        synchronized_bn: synchronise the heads' BatchNorm across replicas. The backbone's
-            BatchNorm is set where the backbone is built.
+        synchronized_bn: global BatchNorm in encoder and heads; ``None``: on several replicas
+            (see :class:`~keras_ssl.methods.SSLMethod`).
         probe_classes: classes of the online linear probe, or ``None``.
     """
 
@@ -61,11 +62,17 @@ class SimSiam(SSLMethod):
         projection_layers=3,
         prediction_hidden_dim=512,
         stop_gradient=True,
-        synchronized_bn=False,
+        synchronized_bn=None,
         probe_classes=None,
         **kwargs,
     ):
-        super().__init__(encoder, augmenter=augmenter, probe_classes=probe_classes, **kwargs)
+        super().__init__(
+            encoder,
+            augmenter=augmenter,
+            probe_classes=probe_classes,
+            synchronized_bn=synchronized_bn,
+            **kwargs,
+        )
         if (
             isinstance(projection_layers, bool)
             or not isinstance(projection_layers, int)
@@ -85,18 +92,17 @@ class SimSiam(SSLMethod):
         self.projection_layers = projection_layers
         self.prediction_hidden_dim = prediction_hidden_dim
         self.stop_gradient = stop_gradient
-        self.synchronized_bn = synchronized_bn
         self.projector = MLPHead(
             hidden_dims=(projection_hidden_dim,) * (projection_layers - 1),
             output_dim=projection_dim,
             output_batch_norm=True,
-            synchronized=synchronized_bn,
+            synchronized=self.batch_norm_synchronized,
             name="projector",
         )
         self.predictor = MLPHead(
             hidden_dims=(prediction_hidden_dim,),
             output_dim=projection_dim,
-            synchronized=synchronized_bn,
+            synchronized=self.batch_norm_synchronized,
             name="predictor",
         )
         self.build()

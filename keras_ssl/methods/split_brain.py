@@ -97,7 +97,8 @@ class SplitBrain(LabMethod):
         temperature: annealed-mean temperature of the decoding methods (0.38).
         head_dim: channels of the per-pixel heads' hidden convolutions (``None``: the feature
             maps' channels).
-        synchronized_bn: synchronise the heads' BatchNorm across replicas.
+        synchronized_bn: global BatchNorm (statistics over all replicas) in the encoder and
+            heads; ``None`` (default) whenever there are several replicas (see :class:`SSLMethod`).
         probe_classes: classes of the online linear probe (on the concatenated features), or
             ``None``.
     """
@@ -112,7 +113,7 @@ class SplitBrain(LabMethod):
         grid_size=color.GRID_SIZE,
         temperature=color.TEMPERATURE,
         head_dim=None,
-        synchronized_bn=False,
+        synchronized_bn=None,
         probe_classes=None,
         **kwargs,
     ):
@@ -132,13 +133,18 @@ class SplitBrain(LabMethod):
                     f"`{name}` must be a positive number; received {value!r}. Fix: use "
                     f"{'10' if name == 'grid_size' else '0.38'} (Zhang et al.)."
                 )
-        super().__init__(encoder, augmenter=augmenter, probe_classes=probe_classes, **kwargs)
+        super().__init__(
+            encoder,
+            augmenter=augmenter,
+            probe_classes=probe_classes,
+            synchronized_bn=synchronized_bn,
+            **kwargs,
+        )
         self.image_shape = (*self.image_shape[:2], 3)
         self.num_lightness_bins = num_lightness_bins
         self.grid_size = grid_size
         self.temperature = temperature
         self.head_dim = head_dim
-        self.synchronized_bn = synchronized_bn
         self.ab_bins = color.ab_gamut_bins(grid_size)
         self.l_bins = lightness_bins(num_lightness_bins)
         self.l_backbone = spatial_backbone(self.encoder, "SplitBrain")
@@ -161,7 +167,7 @@ class SplitBrain(LabMethod):
                     self.image_shape[:2],
                     classes,
                     head_dim or map_shape[-1],
-                    synchronized_bn,
+                    self.batch_norm_synchronized,
                     name,
                 )
             )
@@ -256,5 +262,4 @@ class SplitBrain(LabMethod):
             "grid_size": self.grid_size,
             "temperature": self.temperature,
             "head_dim": self.head_dim,
-            "synchronized_bn": self.synchronized_bn,
         }

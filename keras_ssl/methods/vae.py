@@ -165,7 +165,8 @@ class VAE(SSLMethod):
             or ``"gaussian"`` (fixed ``observation_std``; the decoder ends with a sigmoid).
         observation_std: standard deviation of the Gaussian likelihood.
         decoder_widths: channels of the decoder's 2x upsampling stages, coarse to fine.
-        synchronized_bn: synchronise the decoder's BatchNorm across replicas.
+        synchronized_bn: global BatchNorm (statistics over all replicas) in the encoder and
+            heads; ``None`` (default) whenever there are several replicas (see :class:`SSLMethod`).
         seed: int seed of the reparameterisation noise (``None``: random); kept in a variable,
             so checkpoints and ``.keras`` files restore it.
         probe_classes: classes of the online linear probe (on ``mu``), or ``None``.
@@ -182,12 +183,18 @@ class VAE(SSLMethod):
         likelihood="bernoulli",
         observation_std=1.0,
         decoder_widths=(64, 32),
-        synchronized_bn=False,
+        synchronized_bn=None,
         seed=None,
         probe_classes=None,
         **kwargs,
     ):
-        super().__init__(encoder, augmenter=augmenter, probe_classes=probe_classes, **kwargs)
+        super().__init__(
+            encoder,
+            augmenter=augmenter,
+            probe_classes=probe_classes,
+            synchronized_bn=synchronized_bn,
+            **kwargs,
+        )
         _check_positive_int(latent_dim, "latent_dim", "latent_dim=32")
         if isinstance(beta, bool) or not isinstance(beta, (int, float)) or beta < 0:
             raise ValueError(
@@ -200,7 +207,6 @@ class VAE(SSLMethod):
         self.likelihood = likelihood
         self.observation_std = observation_std
         self.decoder_widths = tuple(decoder_widths)
-        self.synchronized_bn = synchronized_bn
         self.seed = seed
         self.encoder_dim = self.feature_dim
         self.feature_dim = latent_dim  # the representation (probe input) is mu
@@ -211,7 +217,7 @@ class VAE(SSLMethod):
             self.image_shape,
             widths=self.decoder_widths,
             output_activation=None if likelihood == "bernoulli" else "sigmoid",
-            synchronized_bn=synchronized_bn,
+            synchronized_bn=self.batch_norm_synchronized,
             name="decoder",
         )
         self.noise_seed = self.add_weight(
@@ -300,6 +306,5 @@ class VAE(SSLMethod):
             "likelihood": self.likelihood,
             "observation_std": self.observation_std,
             "decoder_widths": self.decoder_widths,
-            "synchronized_bn": self.synchronized_bn,
             "seed": self.seed,
         }

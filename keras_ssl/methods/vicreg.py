@@ -23,9 +23,8 @@ class VICReg(ProjectedViewsMethod):
     Under a ``tf.distribute`` strategy the means, variances and covariances are those of the
     global batch: the loss all-reduces sums and the example count, every replica computes the
     same global loss, and the gradients equal those of one device on the global batch (the
-    derivation is in :mod:`keras_ssl.losses.redundancy`). Set ``synchronized_bn=True`` (and
-    build the backbone with synchronised BatchNorm) for exact equivalence of the BatchNorm
-    layers as well.
+    derivation is in :mod:`keras_ssl.losses.redundancy`). BatchNorm in the encoder and expander
+    is synchronised too whenever there are several replicas, so N replicas equal one device.
 
     The paper's expander is 8192-8192-8192 (ImageNet, batch 2048). On small data and CPUs a
     narrower expander is the practical choice, e.g. 2048 for CIFAR-10 or 512 for the
@@ -44,8 +43,8 @@ class VICReg(ProjectedViewsMethod):
         covariance_weight: ``nu``, the weight of the covariance term (paper: 1).
         gamma: target standard deviation of each dimension (paper: 1).
         epsilon: added to the variance inside the square root (paper: 1e-4).
-        synchronized_bn: synchronise the expander's BatchNorm across replicas. The backbone's
-            BatchNorm is set where the backbone is built.
+        synchronized_bn: global BatchNorm (statistics over all replicas) in the encoder and
+            heads; ``None`` (default) whenever there are several replicas (see :class:`SSLMethod`).
         probe_classes: classes of the online linear probe, or ``None``.
     """
 
@@ -63,7 +62,7 @@ class VICReg(ProjectedViewsMethod):
         covariance_weight=1.0,
         gamma=1.0,
         epsilon=1e-4,
-        synchronized_bn=False,
+        synchronized_bn=None,
         probe_classes=None,
         **kwargs,
     ):

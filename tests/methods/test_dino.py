@@ -27,8 +27,10 @@ def tiny_vit():
 def make_model(encoder=None, **kwargs):
     options = {
         "augmenter": multicrop((8, 8, 1), local_size=4, num_local=2),
-        "warmup_teacher_temp_steps": 3,  # schedules move every step, so resuming must restore them
-        "momentum_steps": 4,
+        # The battery fits one step per epoch: every schedule moves every step (and the
+        # prototypes are frozen for the first, DINO's default), so resuming must restore them.
+        "warmup_teacher_temp_epochs": 3,
+        "momentum_epochs": 4,
         **HEAD,
     }
     return DINO(encoder or tiny_vit(), **{**options, **kwargs})
@@ -106,8 +108,9 @@ def _twin(model):
 
 def test_one_step_loss_centre_and_teacher_follow_the_paper():
     keras.utils.set_random_seed(0)
-    model = make_model(momentum=0.9, momentum_steps=None)
+    model = make_model(momentum=0.9, final_momentum=None)
     model.compile(optimizer=keras.optimizers.SGD(0.1))
+    model.plan_schedules(steps_per_epoch=1, epochs=4)  # train_on_batch: no fit to plan it
     model.center.assign(np.linspace(-0.5, 0.5, 32).astype(np.float32))  # an old centre
     twin = _twin(model)
     views = tuple(tf.constant(v) for v in make_data(steps=1)["views"])
@@ -124,7 +127,7 @@ def test_one_step_loss_centre_and_teacher_follow_the_paper():
     old_center = model.center.numpy()
     expected = np.mean(dino_loss(teacher, student, old_center, 0.1, 0.04))  # step 0: 0.04
     logs = model.train_on_batch({"views": views}, return_dict=True)
-    np.testing.assert_allclose(logs["loss"], expected, rtol=1e-5)
+    np.testing.assert_allclose(logs["loss"], expected, rtol=1e-5, atol=1e-5)
     # Centre: EMA (0.9) toward the mean teacher output over both global crops, after the step.
     batch_mean = tf.reduce_mean(tf.reshape(teacher, [-1, 32]), axis=0).numpy()
     np.testing.assert_allclose(
@@ -146,12 +149,11 @@ def test_one_step_loss_centre_and_teacher_follow_the_paper():
 
 
 def test_teacher_temperature_warms_up_linearly():
-    model = make_model(warmup_teacher_temp_steps=10)
+    model = make_model(warmup_teacher_temp_epochs=5)
+    model.plan_schedules(steps_per_epoch=2, epochs=30)  # 5 epochs = 10 steps
     temps = [float(model.teacher_temp_at(step)) for step in (0, 5, 10, 50)]
-    np.testing.assert_allclose(temps, [0.04, 0.055, 0.07, 0.07], rtol=1e-6)
-    assert float(make_model(warmup_teacher_temp_steps=None).teacher_temp_at(0)) == pytest.approx(
-        0.07
-    )
+    np.testing.assert_allclose(temps, [0.04, 0.055, 0.07, 0.07], rtol=1e-6, atol=1e-6)
+    assert float(make_model(warmup_teacher_temp_epochs=0).teacher_temp_at(0)) == pytest.approx(0.07)
 
 
 def test_local_crops_reach_only_the_student():
@@ -168,18 +170,55 @@ def test_local_crops_reach_only_the_student():
     np.testing.assert_array_equal(terms["teacher_entropy"], mixed_terms["teacher_entropy"])
 
 
-def test_frozen_prototypes_stay_fixed_for_the_first_steps():
+class RecordSchedules(keras.callbacks.Callback):
+    """At the end of every epoch: the prototypes and the temperature of the next step."""
+
+    def on_train_begin(self, logs=None):
+        self.prototypes, self.temps = [], []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.prototypes.append(self.model.head.prototypes.numpy().copy())
+        step = self.model.optimizer.iterations
+        self.temps.append(float(self.model.teacher_temp_at(step)))
+
+
+@pytest.mark.parametrize("batches", [2, 3])
+def test_epoch_schedules_end_after_exactly_their_epochs_for_any_dataset_size(batches):
+    # Prototypes frozen for 1 epoch and the temperature warmed up over 2, on datasets of 2 and
+    # 3 batches: the old schedules counted optimizer steps, so they ended after a fixed number
+    # of steps, i.e. after a different number of epochs for each dataset size.
     keras.utils.set_random_seed(0)
-    model = make_model(freeze_last_layer_steps=2)
+    model = make_model(freeze_last_layer_epochs=1, warmup_teacher_temp_epochs=2)
     model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9))
-    data = make_data(steps=3)
     initial = model.head.prototypes.numpy().copy()
     bottleneck = model.head.bottleneck.kernel.numpy().copy()
-    model.fit(testing.make_dataset(data, GLOBAL_BATCH), epochs=2, steps_per_epoch=1, verbose=0)
-    np.testing.assert_array_equal(model.head.prototypes.numpy(), initial)
+    record = RecordSchedules()
+    dataset = testing.make_dataset(make_data(steps=batches), GLOBAL_BATCH)
+    model.fit(dataset, epochs=3, callbacks=[record], verbose=0)
+    np.testing.assert_array_equal(record.prototypes[0], initial)  # frozen for all of epoch 1
+    assert not np.array_equal(record.prototypes[1], initial)  # trained from epoch 2 on
     assert not np.array_equal(model.head.bottleneck.kernel.numpy(), bottleneck)
-    model.fit(testing.make_dataset(data, GLOBAL_BATCH).skip(2), epochs=1, verbose=0)
-    assert not np.array_equal(model.head.prototypes.numpy(), initial)
+    # 0.04 -> 0.07 over 2 epochs: half way after epoch 1, at 0.07 after epoch 2.
+    np.testing.assert_allclose(record.temps, [0.055, 0.07, 0.07], rtol=1e-6, atol=1e-6)
+    assert float(model.teacher_temp_at(2 * batches - 1)) < 0.07
+    assert int(model.schedule_steps_per_epoch.numpy()) == batches
+
+
+def test_defaults_are_the_papers():
+    # Caron et al. 2021 (Sec. 3 and appendix; main_dino.py): teacher temperature 0.04 -> 0.07
+    # over the first 30 epochs, last layer frozen for the first epoch, teacher momentum 0.996
+    # -> 1 on a cosine over the whole run, centre momentum 0.9, student temperature 0.1.
+    model = DINO(tiny_vit(), augmenter=multicrop((8, 8, 1), local_size=4), **HEAD)
+    assert (model.warmup_teacher_temp, model.teacher_temp) == (0.04, 0.07)
+    assert model.warmup_teacher_temp_epochs == 30 and model.freeze_last_layer_epochs == 1
+    assert (model.momentum, model.final_momentum, model.momentum_epochs) == (0.996, 1.0, None)
+    assert (model.center_momentum, model.student_temp) == (0.9, 0.1)
+    model.plan_schedules(steps_per_epoch=10, epochs=100)
+    assert float(model.teacher_temp_at(150)) == pytest.approx(0.055)  # epoch 15 of 30
+    assert float(model.teacher_temp_at(300)) == pytest.approx(0.07)
+    assert bool(model.prototypes_frozen_at(9)) and not bool(model.prototypes_frozen_at(10))
+    assert float(model.momentum_at(500)) == pytest.approx(0.998)  # half way through the run
+    assert float(model.momentum_at(1000)) == pytest.approx(1.0)
 
 
 def test_predict_and_export_encoder_use_the_teacher():
@@ -245,6 +284,8 @@ def test_trains_from_the_input_pipeline_and_learns():
         hidden_dim=32,
         bottleneck_dim=16,
         teacher_temp=0.04,
+        freeze_last_layer_epochs=0,  # an 8-epoch toy run: every step trains the prototypes
+        final_momentum=None,
     )
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     grids = np.random.default_rng(0).random((64, 4, 4, 1))
@@ -277,13 +318,14 @@ def _shipped_config():
     return module.get_config()
 
 
-def test_shipped_config_schedules_follow_batch_size_and_epochs():
+def test_shipped_config_schedules_are_in_epochs_and_follow_the_run():
     config = _shipped_config()
     kwargs = config.method_kwargs
-    assert (kwargs.momentum_steps, kwargs.freeze_last_layer_steps) == (6 * 468, 468)
-    assert kwargs.warmup_teacher_temp_steps == 6 * 468 // 3
+    assert "momentum_epochs" not in kwargs and kwargs.final_momentum == 1.0  # the whole run
+    assert kwargs.freeze_last_layer_epochs == 1  # DINO's first epoch
+    assert kwargs.warmup_teacher_temp_epochs == pytest.approx(6 * 0.3)  # 30% as 30 of 100
     config.batch_size, config.epochs = 256, 10
-    assert (kwargs.momentum_steps, kwargs.freeze_last_layer_steps) == (10 * 234, 234)
+    assert kwargs.warmup_teacher_temp_epochs == pytest.approx(3.0)
 
 
 def test_trains_from_the_shipped_config(tmp_path):
@@ -303,7 +345,9 @@ def test_trains_from_the_shipped_config(tmp_path):
     model, history = experiment.train(config, str(tmp_path), verbose=0)
     assert isinstance(model, DINO) and model.encoder.name == "vit"
     assert model.augmenter.num_views == 4 and model.out_dim == 64
-    assert model.freeze_last_layer_steps == 60000 // 64  # the schedules follow batch_size
+    # The schedules follow the real data: 256 images of batch 64, not the 60k train split.
+    assert int(model.schedule_steps_per_epoch.numpy()) == 256 // 64
+    assert model.freeze_last_layer_epochs == 1
     assert np.isfinite(history["loss"][0]) and 0 <= history["knn_accuracy"][0] <= 1
     for name in ("model.keras", "history.json", "views.png"):
         assert os.path.getsize(tmp_path / name) > 0, name
@@ -350,9 +394,12 @@ def test_augmenter_views_are_checked_against_the_encoder():
         ({"student_temp": 0}, "student_temp"),
         ({"teacher_temp": -0.1}, "teacher_temp"),
         ({"warmup_teacher_temp": "x"}, "warmup_teacher_temp"),
-        ({"warmup_teacher_temp_steps": -1}, "warmup_teacher_temp_steps"),
+        ({"warmup_teacher_temp_epochs": -1}, "warmup_teacher_temp_epochs"),
+        ({"warmup_teacher_temp_steps": 30}, "replaced by `warmup_teacher_temp_epochs`"),
+        ({"freeze_last_layer_steps": 100}, "replaced by `freeze_last_layer_epochs`"),
+        ({"momentum_steps": 100}, "replaced by `momentum_epochs`"),
         ({"center_momentum": 1.5}, "center_momentum"),
-        ({"freeze_last_layer_steps": 1.5}, "freeze_last_layer_steps"),
+        ({"freeze_last_layer_epochs": "one"}, "freeze_last_layer_epochs"),
         ({"head_layers": 0}, "head_layers"),
         ({"out_dim": 0}, "out_dim"),
         ({"momentum": 2.0}, "momentum"),

@@ -36,7 +36,8 @@ class MeanTeacher(MomentumMethod):
 
 def make_model(**kwargs):
     encoder = backbones.SmallResNet((8, 8, 1), widths=(4,), synchronized_bn=True)
-    return MeanTeacher(encoder, momentum=0.9, momentum_steps=4, **kwargs)
+    options = {"momentum": 0.9, "momentum_epochs": 4}  # the battery fits 1 step per epoch
+    return MeanTeacher(encoder, **{**options, **kwargs})
 
 
 def make_data(steps=2):
@@ -83,6 +84,8 @@ def test_cosine_momentum_schedule():
     quarter = 1.0 - 0.01 * (math.cos(math.pi / 4) + 1) / 2
     assert float(cosine_momentum(2.5, 0.99, 1.0, 10)) == pytest.approx(quarter)
     assert float(cosine_momentum(7, 0.9, 1.0, None)) == pytest.approx(0.9)
+    # The length may be a tensor (the run's plan, read inside the step).
+    assert float(cosine_momentum(5, 0.99, 1.0, tf.constant(10.0))) == pytest.approx(0.995)
 
 
 def test_teacher_is_frozen_for_the_optimizer_but_saved_as_weights():
@@ -130,5 +133,84 @@ def test_bad_momentum_arguments():
     encoder = backbones.SmallResNet((8, 8, 1), widths=(4,))
     with pytest.raises(ValueError, match="momentum"):
         MeanTeacher(encoder, momentum=1.5)
-    with pytest.raises(ValueError, match="momentum_steps"):
-        MeanTeacher(encoder, momentum_steps=0)
+    with pytest.raises(ValueError, match="momentum_epochs"):
+        MeanTeacher(encoder, momentum_epochs=0)
+    with pytest.raises(ValueError, match="momentum_epochs"):
+        MeanTeacher(encoder, momentum_epochs="all")
+    with pytest.raises(ValueError, match=r"momentum_steps` was replaced by `momentum_epochs"):
+        MeanTeacher(encoder, momentum_steps=100)
+
+
+class RecordMomentum(keras.callbacks.Callback):
+    """The momentum the next step would use, at the end of every epoch."""
+
+    def on_train_begin(self, logs=None):
+        self.values = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.values.append(float(self.model.momentum_at(self.model.optimizer.iterations)))
+
+
+@pytest.mark.parametrize("batches", [2, 5])
+def test_epoch_schedule_ends_after_exactly_its_epochs_for_any_dataset_size(batches):
+    # tau: 0.9 -> 1 over momentum_epochs=2 whatever the number of steps per epoch; the old
+    # steps-based schedule ended after a fixed number of steps (2 epochs of one dataset only).
+    keras.utils.set_random_seed(0)
+    model = make_model(momentum_epochs=2)
+    model.compile(optimizer=keras.optimizers.SGD(0.1))
+    record = RecordMomentum()
+    dataset = testing.make_dataset(make_data(steps=batches), GLOBAL_BATCH)
+    model.fit(dataset, epochs=3, callbacks=[record], verbose=0)
+    assert int(model.schedule_steps_per_epoch.numpy()) == batches
+    assert int(model.schedule_total_steps.numpy()) == 3 * batches
+    # After epoch 1 of 2 the cosine is half way (0.95); after epoch 2 it is at 1 and stays.
+    np.testing.assert_allclose(record.values, [0.95, 1.0, 1.0], atol=1e-6)
+    assert float(model.momentum_at(2 * batches - 1)) < 1.0  # the last step of epoch 2 is not
+
+
+@pytest.mark.parametrize("batches", [2, 5])
+def test_default_cosine_spans_the_whole_run_of_fit(batches):
+    model = make_model(momentum_epochs=None)
+    model.compile(optimizer=keras.optimizers.SGD(0.1))
+    record = RecordMomentum()
+    dataset = testing.make_dataset(make_data(steps=batches), GLOBAL_BATCH)
+    model.fit(dataset, epochs=2, callbacks=[record], verbose=0)
+    np.testing.assert_allclose(record.values, [0.95, 1.0], atol=1e-6)
+
+
+def test_the_plan_is_state_that_a_checkpoint_restores(tmp_path):
+    model = make_model(momentum_epochs=None)
+    model.compile(optimizer=keras.optimizers.SGD(0.1))
+    model.fit(testing.make_dataset(make_data(steps=2), GLOBAL_BATCH), epochs=3, verbose=0)
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+    restored = keras.saving.load_model(path)
+    assert int(restored.schedule_steps_per_epoch.numpy()) == 2
+    assert int(restored.schedule_total_steps.numpy()) == 6
+    assert float(restored.momentum_at(3)) == pytest.approx(0.95)
+
+
+def test_unknown_steps_per_epoch_raise_and_name_the_fix():
+    model = make_model()
+    model.compile(optimizer=keras.optimizers.SGD(0.1))
+    endless = testing.make_dataset(make_data(steps=1), GLOBAL_BATCH).repeat()
+    with pytest.raises(ValueError, match="pass steps_per_epoch to fit"):
+        model.fit(endless, epochs=1, verbose=0)
+    model.fit(endless, epochs=2, steps_per_epoch=3, verbose=0)
+    assert int(model.schedule_total_steps.numpy()) == 6
+    # A constant momentum has no schedule, so it needs no steps per epoch.
+    assert not make_model(final_momentum=None).uses_epoch_schedules
+    assert not make_model(final_momentum=0.9).uses_epoch_schedules
+
+
+def test_custom_loops_plan_the_schedule_first():
+    model = make_model()
+    model.compile(optimizer=keras.optimizers.SGD(0.1))
+    batch = {"views": tuple(v[:GLOBAL_BATCH] for v in make_data(steps=1)["views"])}
+    with pytest.raises(ValueError, match=r"model.plan_schedules\(steps_per_epoch, epochs\)"):
+        model.train_on_batch(batch)
+    model.plan_schedules(steps_per_epoch=10, epochs=2)  # momentum_epochs=4 > the run: 40 steps
+    model.train_on_batch(batch)
+    assert float(model.momentum_at(20)) == pytest.approx(0.95)
+    with pytest.raises(ValueError, match="steps_per_epoch"):
+        model.plan_schedules(0, 2)
