@@ -9,6 +9,10 @@ Every function returns ``B`` of shape ``[batch, H, W, 1]`` (float32) with 1 for 
 - :func:`random_regions`: arbitrary shapes taken from a mask source (the paper uses PASCAL VOC
   segmentation masks), randomly chosen, flipped and shifted per image.
 
+:func:`overlap_border` gives the ring of context around the dropped region that the context
+encoder also predicts (and weights 10x in its reconstruction loss); :func:`central_box` the
+static rectangle of the central hole grown by that border.
+
 Random masks are drawn with stateless ops from a ``[2]`` seed (identical under XLA).
 """
 
@@ -53,12 +57,63 @@ def central_square(batch_size, image_shape, size=0.5):
         float32 ``[batch_size, H, W, 1]``, 1 = kept.
     """
     height, width = _check_shape(image_shape)
-    _check_fraction(size, "size", 0.5)
-    hole_h, hole_w = max(1, round(height * size)), max(1, round(width * size))
-    top, left = (height - hole_h) // 2, (width - hole_w) // 2
+    top, left, hole_h, hole_w = central_box(image_shape, size)
     mask = np.ones((height, width, 1), np.float32)
     mask[top : top + hole_h, left : left + hole_w] = 0
     return tf.tile(tf.constant(mask)[None], tf.stack([batch_size, 1, 1, 1]))
+
+
+def central_box(image_shape, size=0.5, margin=0):
+    """The rectangle of :func:`central_square`'s hole grown by ``margin`` pixels on every side
+    and clipped to the image.
+
+    Args:
+        image_shape: ``(H, W[, C])``.
+        size: side of the hole as a fraction of the image side.
+        margin: int >= 0, pixels added on each side (the overlap border).
+
+    Returns:
+        Python ints ``(top, left, height, width)``.
+    """
+    height, width = _check_shape(image_shape)
+    _check_fraction(size, "size", 0.5)
+    check_overlap(margin, "margin")
+    hole_h, hole_w = max(1, round(height * size)), max(1, round(width * size))
+    top, left = (height - hole_h) // 2, (width - hole_w) // 2
+    bottom, right = min(height, top + hole_h + margin), min(width, left + hole_w + margin)
+    top, left = max(0, top - margin), max(0, left - margin)
+    return top, left, bottom - top, right - left
+
+
+def overlap_border(masks, width):
+    """The context pixels within ``width`` pixels of the dropped region (Chebyshev distance:
+    the hole dilated by a ``(2 * width + 1)``-square, minus the hole).
+
+    Pathak et al. predict a slightly larger region than the hole, overlapping the context, and
+    weight the reconstruction loss 10x there (released code: ``overlapPred=4``, 4 pixels).
+
+    Args:
+        masks: ``B`` ``[batch, H, W, 1]``, 1 = kept, 0 = dropped.
+        width: int >= 0, the border's width in pixels (0: no border).
+
+    Returns:
+        float32 ``[batch, H, W, 1]``, 1 = border pixel (kept, but predicted too).
+    """
+    check_overlap(width, "width")
+    holes = 1.0 - tf.cast(masks, tf.float32)
+    if width == 0:
+        return tf.zeros_like(holes)
+    grown = tf.nn.max_pool2d(holes, 2 * width + 1, strides=1, padding="SAME")
+    return grown - holes
+
+
+def check_overlap(value, name="overlap"):
+    """Raises a ``ValueError`` unless ``value`` is an int >= 0 (a border width in pixels)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(
+            f"`{name}` must be an int >= 0 (pixels); received {value!r}. Fix: pass e.g. 4, "
+            "the released context encoder's overlapPred, or 0 for no border."
+        )
 
 
 def random_blocks(

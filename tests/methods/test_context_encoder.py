@@ -9,6 +9,8 @@ import tensorflow as tf
 from keras_ssl import backbones, experiment, methods, testing
 from keras_ssl.datasets import fashion_mnist
 from keras_ssl.methods.context_encoder import (
+    IMAGENET_MEAN,
+    IMAGENET_MEAN_GREY,
     ContextEncoder,
     discriminator_loss,
     generator_adversarial_loss,
@@ -21,8 +23,8 @@ GLOBAL_BATCH = 8
 CONFIG = pathlib.Path(__file__).parents[2] / "configs" / "context_encoder_fashion_mnist.py"
 
 
-def make_model(**kwargs):
-    encoder = backbones.SmallResNet((8, 8, 1), widths=(4, 8), synchronized_bn=True)
+def make_model(image_shape=(8, 8, 1), **kwargs):
+    encoder = backbones.SmallResNet(image_shape, widths=(4, 8), synchronized_bn=True)
     options = {
         "mask": "random_blocks",
         "decoder_widths": (8, 4),
@@ -42,7 +44,10 @@ def make_data(steps=2, seed=0):
 def state(model):
     # The discriminator's weights are in model.weights (compared by every check); the mask seed
     # and the discriminator optimizer's slots are the rest of the state.
-    values = {"mask_seed": keras.ops.convert_to_numpy(model.mask_seed)}
+    values = {
+        "mask_seed": keras.ops.convert_to_numpy(model.mask_seed),
+        "fill": keras.ops.convert_to_numpy(model.fill),
+    }
     for index, variable in enumerate(model.discriminator_optimizer.variables):
         values[f"discriminator_optimizer_{index}"] = keras.ops.convert_to_numpy(variable)
     return values
@@ -73,12 +78,20 @@ def test_xla_step_matches_plain_step():
     testing.check_xla_step(make_model, make_data(), GLOBAL_BATCH)
 
 
+def _adapted_model():
+    model = make_model()
+    model.adapt(np.full((4, 8, 8, 1), 0.3, np.float32))  # fill 0.3, not the default 0.43
+    return model
+
+
 def test_keras_round_trip_restores_both_optimizers(tmp_path):
     # check_save_load: one more step after reloading gives the same weights, which needs the
-    # discriminator optimizer's momentum slots restored (state_fn compares them directly).
+    # discriminator optimizer's momentum slots restored (state_fn compares them directly) and
+    # the adapted fill value (a variable: the config still says fill_value=None).
     restored = testing.check_save_load(
-        make_model, make_data(), GLOBAL_BATCH, tmp_path, state_fn=state
+        _adapted_model, make_data(), GLOBAL_BATCH, tmp_path, state_fn=state
     )
+    np.testing.assert_allclose(restored.fill.numpy(), [0.3], rtol=1e-6, atol=1e-7)
     assert isinstance(restored, ContextEncoder) and restored.mask == "random_blocks"
     assert isinstance(restored.discriminator_optimizer, keras.optimizers.SGD)
     assert restored.discriminator_optimizer is not restored.optimizer
@@ -89,31 +102,82 @@ def test_export_serves_in_fresh_process(tmp_path):
 
 
 # -------------------------------------------------------------------------------- losses
-def test_masked_reconstruction_loss():
+def _numpy_border(masks, width):
+    # Context pixels within Chebyshev distance `width` of a dropped pixel, by brute force.
+    holes = 1 - masks[..., 0]
+    border = np.zeros_like(holes)
+    for n, y, x in zip(*np.nonzero(holes)):
+        border[n, max(0, y - width) : y + width + 1, max(0, x - width) : x + width + 1] = 1
+    return ((border - holes) > 0).astype(np.float32)[..., None]
+
+
+def test_masked_reconstruction_loss_hole_only_is_eq_1():
     images = np.zeros((1, 2, 2, 1), np.float32)
     predictions = np.array([[[[1.0], [2.0]], [[3.0], [4.0]]]], np.float32)
     masks = np.array([[[[1.0], [0.0]], [[1.0], [0.0]]]], np.float32)
-    # Dropped pixels: errors 2 and 4 -> (4 + 16) / 2; kept pixels do not count.
+    # overlap=0: dropped pixels only, errors 2 and 4 -> (4 + 16) / 2; kept pixels do not count.
     testing.run_loss_test(
         masked_reconstruction_loss,
-        {"images": images, "predictions": predictions, "masks": masks},
+        {"images": images, "predictions": predictions, "masks": masks, "overlap": 0},
         expected=10.0,
     )
+    # overlap=1: the kept column is the border, weighted 10: (10 * (1 + 9) + 4 + 16) / 4.
+    testing.run_loss_test(
+        masked_reconstruction_loss,
+        {"images": images, "predictions": predictions, "masks": masks, "overlap": 1},
+        expected=30.0,
+    )
+    assert float(masked_reconstruction_loss(images, predictions, np.ones_like(masks))[0]) == 0
+
+
+def test_masked_reconstruction_loss_matches_a_numpy_reference():
     rng = np.random.default_rng(0)
+    masks = masks_lib.random_blocks(4, (12, 12), seed=[1, 2]).numpy()
     inputs = {
-        "images": rng.random((4, 5, 5, 3)),
-        "predictions": rng.random((4, 5, 5, 3)),
-        "masks": (rng.random((4, 5, 5, 1)) > 0.4).astype(np.float32),
+        "images": rng.random((4, 12, 12, 3)),
+        "predictions": rng.random((4, 12, 12, 3)),
+        "masks": masks,
+        "overlap": 2,
+        "overlap_weight": 7.0,
     }
 
-    def reference(images, predictions, masks):
-        holes = 1 - masks
-        return np.sum(holes * (images - predictions) ** 2, axis=(1, 2, 3)) / (
-            3 * holes.sum(axis=(1, 2, 3))
+    def reference(images, predictions, masks, overlap, overlap_weight):
+        holes, border = 1 - masks, _numpy_border(masks, overlap)
+        weights = holes + overlap_weight * border
+        return np.sum(weights * (images - predictions) ** 2, axis=(1, 2, 3)) / (
+            3 * (holes + border).sum(axis=(1, 2, 3))
         )
 
     testing.run_loss_test(masked_reconstruction_loss, inputs, reference_fn=reference)
-    assert float(masked_reconstruction_loss(images, predictions, np.ones_like(masks))[0]) == 0
+
+
+def test_an_error_in_the_4_pixel_border_costs_10x_the_same_error_in_the_hole():
+    # 24x24 image, central hole [6:18]; with the default overlap=4 the predicted region is
+    # [2:22], its 4-pixel border weighted 10 (train.lua: overlapPred=4, overlapL2Weight = 10).
+    masks = masks_lib.central_square(1, (24, 24)).numpy()
+    images = np.zeros((1, 24, 24, 1), np.float32)
+
+    def cost(y, x):
+        predictions = images.copy()
+        predictions[0, y, x, 0] = 0.5
+        return float(masked_reconstruction_loss(images, predictions, masks)[0])
+
+    interior = cost(12, 12)
+    np.testing.assert_allclose(interior, 0.25 / 400, rtol=1e-6, atol=0)  # 20 x 20 region
+    for y, x in [(2, 2), (5, 12), (12, 21), (21, 21)]:  # border, 1 to 4 pixels from the hole
+        np.testing.assert_allclose(cost(y, x) / interior, 10.0, rtol=1e-6, atol=0)
+    for y, x in [(6, 6), (17, 10)]:  # hole pixels next to the border weigh 1
+        np.testing.assert_allclose(cost(y, x) / interior, 1.0, rtol=1e-6, atol=0)
+    for y, x in [(1, 1), (0, 12), (22, 12)]:  # 5+ pixels away: not predicted
+        assert cost(y, x) == 0.0
+
+
+def test_overlap_border_is_the_hole_grown_by_the_width():
+    masks = masks_lib.random_blocks(3, (10, 10), seed=[3, 4]).numpy()
+    for width in (0, 1, 3):
+        np.testing.assert_array_equal(
+            masks_lib.overlap_border(masks, width).numpy(), _numpy_border(masks, width)
+        )
 
 
 def test_adversarial_losses():
@@ -143,29 +207,99 @@ def test_adversarial_losses():
 
 
 # ---------------------------------------------------------------- context encoder specifics
-def test_loss_is_the_weighted_sum_of_eq_1_and_the_adversarial_term():
+def _softplus(x):
+    return np.log1p(np.exp(x))
+
+
+def test_loss_is_the_weighted_sum_with_the_mean_fill_and_the_central_region_judged():
+    # 16x16 images, central hole [4:12], overlap 2: predicted region and D's input [2:14].
     keras.utils.set_random_seed(0)
-    model = make_model(probe_classes=None, mask="central")
-    images = tf.constant(make_data(steps=1)["views"][0])
+    model = make_model((16, 16, 1), probe_classes=None, mask="central", overlap=2)
+    assert model.discriminator.input_shape == (None, 12, 12, 1)
+    images = tf.constant(np.random.default_rng(0).random((GLOBAL_BATCH, 16, 16, 1), np.float32))
     terms, codes = model.compute_ssl_loss((images,), training=False)
-    b = masks_lib.central_square(GLOBAL_BATCH, (8, 8)).numpy()
+    b = masks_lib.central_square(GLOBAL_BATCH, (16, 16)).numpy()
     x = images.numpy()
-    context = x * b
-    assert np.all(context[:, 2:6, 2:6] == 0)  # the encoder never sees the hole
+    context = x * b + (1 - b) * IMAGENET_MEAN_GREY
+    np.testing.assert_allclose(context[:, 4:12, 4:12], IMAGENET_MEAN_GREY, rtol=1e-6, atol=0)
     predictions = model.decoder(model.encoder(context)).numpy()
-    reconstruction = np.mean(np.sum((1 - b) * (x - predictions) ** 2, (1, 2, 3)) / 16)
-    inpainted = b * x + (1 - b) * predictions
-    fake = model.discriminator(inpainted).numpy()[:, 0]
-    real = model.discriminator(x).numpy()[:, 0]
-    adversarial = np.mean(np.log1p(np.exp(-fake)))
-    critic = np.mean(np.log1p(np.exp(-real)) + np.log1p(np.exp(fake)))
-    np.testing.assert_allclose(float(terms["reconstruction_loss"]), reconstruction, rtol=1e-5)
-    np.testing.assert_allclose(float(terms["adversarial_loss"]), adversarial, rtol=1e-5)
-    np.testing.assert_allclose(float(terms["discriminator_loss"]), critic, rtol=1e-5)
+    weights = (1 - b) + 10 * _numpy_border(b, 2)
+    reconstruction = np.mean(np.sum(weights * (x - predictions) ** 2, (1, 2, 3)) / 144)
+    fake = model.discriminator(predictions[:, 2:14, 2:14]).numpy()[:, 0]
+    real = model.discriminator(x[:, 2:14, 2:14]).numpy()[:, 0]
+    adversarial = np.mean(_softplus(-fake))
+    critic = np.mean(_softplus(-real) + _softplus(fake))
     np.testing.assert_allclose(
-        float(terms["loss"]), 0.999 * reconstruction + 0.001 * adversarial, rtol=1e-5
+        float(terms["reconstruction_loss"]), reconstruction, rtol=1e-5, atol=1e-5
     )
-    np.testing.assert_allclose(codes.numpy(), model.encoder(context).numpy(), rtol=1e-5)
+    np.testing.assert_allclose(float(terms["adversarial_loss"]), adversarial, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(float(terms["discriminator_loss"]), critic, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        float(terms["loss"]), 0.999 * reconstruction + 0.001 * adversarial, rtol=1e-5, atol=1e-5
+    )
+    np.testing.assert_allclose(codes.numpy(), model.encoder(context).numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_random_masks_discriminator_judges_the_predicted_region_only():
+    # D sees R * image (R = hole + 1-pixel border), real and predicted: the context outside R
+    # is 0 in both, and the composite image is never judged.
+    keras.utils.set_random_seed(0)
+    model = make_model(probe_classes=None, overlap=1)
+    x = make_data(steps=1)["views"][0]
+    b = model.make_masks(GLOBAL_BATCH, step_seed(model, model.mask_seed, False)).numpy()
+    seen = []
+    call = model.discriminator.call
+    model.discriminator.call = lambda inputs, *a, **k: seen.append(inputs) or call(inputs, *a, **k)
+    terms, _ = model.compute_ssl_loss((tf.constant(x),), training=False)
+    del model.discriminator.call
+    region = (1 - b) + _numpy_border(b, 1)
+    assert 0 < region.mean() < 1
+    predictions = model.decoder(model.encoder(model.make_context(x, b))).numpy()
+    fake, real = region * predictions, region * x
+    np.testing.assert_allclose(seen[0].numpy(), fake, rtol=1e-5, atol=1e-6)  # generator term
+    np.testing.assert_allclose(seen[1].numpy(), real, rtol=1e-5, atol=1e-6)  # critic: real
+    np.testing.assert_allclose(seen[2].numpy(), fake, rtol=1e-5, atol=1e-6)  # critic: fake
+    fake_logits = model.discriminator(fake).numpy()[:, 0]
+    real_logits = model.discriminator(real).numpy()[:, 0]
+    critic = np.mean(_softplus(-real_logits) + _softplus(fake_logits))
+    np.testing.assert_allclose(float(terms["discriminator_loss"]), critic, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        float(terms["adversarial_loss"]), np.mean(_softplus(-fake_logits)), rtol=1e-5, atol=1e-5
+    )
+
+
+def test_hole_is_filled_with_the_configured_mean():
+    keras.utils.set_random_seed(0)
+    model = make_model(probe_classes=None, mask="central", fill_value=0.25)
+    x = make_data(steps=1)["views"][0]
+    b = masks_lib.central_square(GLOBAL_BATCH, (8, 8)).numpy()
+    context = model.make_context(tf.constant(x), tf.constant(b)).numpy()
+    np.testing.assert_array_equal(context[:, 2:6, 2:6], np.full((8, 4, 4, 1), 0.25, np.float32))
+    np.testing.assert_array_equal(context * b, x * b)  # the context is untouched
+    _, codes = model.compute_ssl_loss((tf.constant(x),), training=False)
+    expected = model.encoder(x * b + (1 - b) * 0.25).numpy()
+    np.testing.assert_allclose(codes.numpy(), expected, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(codes.numpy(), model.encoder(x * b).numpy(), atol=1e-4)
+    rgb = make_model((8, 8, 3), fill_value=(0.1, 0.2, 0.3))
+    np.testing.assert_allclose(rgb.fill.numpy(), [0.1, 0.2, 0.3], rtol=1e-6, atol=0)
+
+
+def test_default_fill_is_the_papers_imagenet_mean_and_adapt_takes_the_data_mean():
+    np.testing.assert_allclose(
+        make_model().fill.numpy(),
+        [(0.299 * 117 + 0.587 * 104 + 0.114 * 123) / 255],
+        rtol=1e-6,
+        atol=1e-7,
+    )
+    rgb = make_model((8, 8, 3))
+    np.testing.assert_allclose(rgb.fill.numpy(), np.array([117, 104, 123]) / 255, rtol=1e-6, atol=0)
+    assert rgb.get_config()["fill_value"] is None and IMAGENET_MEAN[0] == 117 / 255
+    images = np.random.default_rng(0).integers(0, 256, (10, 8, 8, 3), dtype=np.uint8)
+    mean = rgb.adapt(images, batch_size=3)
+    np.testing.assert_allclose(mean, images.mean(axis=(0, 1, 2)) / 255, rtol=1e-6, atol=0)
+    np.testing.assert_allclose(rgb.fill.numpy(), mean, rtol=0, atol=0)
+    dataset = tf.data.Dataset.from_tensor_slices(images).batch(4)
+    np.testing.assert_allclose(rgb.adapt(dataset), mean, rtol=1e-6, atol=0)
 
 
 def _step(model, images):
@@ -180,10 +314,10 @@ def test_discriminator_steps_first_and_generator_uses_the_updated_discriminator(
     images = make_data(steps=1)["views"][0]
     masks = model.make_masks(GLOBAL_BATCH, step_seed(model, model.mask_seed, True))
     x = tf.constant(images)
-    _, inpainted, _ = model._generator_terms(x, masks, True)
+    _, real, fake, _ = model._generator_terms(x, masks, True)
     variables = model.discriminator.trainable_variables
     with tf.GradientTape() as tape:
-        critic = model._discriminator_loss(x, inpainted, True)
+        critic = model._discriminator_loss(real, fake, True)
     expected = [
         v.numpy() - 0.01 * g.numpy() for v, g in zip(variables, tape.gradient(critic, variables))
     ]
@@ -223,7 +357,7 @@ def test_reconstruction_error_is_measured_inside_the_hole():
     np.testing.assert_array_equal(inpainted[:, 2:6, 2:6], predictions[:, 2:6, 2:6])
     expected = np.mean((images[:, 2:6, 2:6] - predictions[:, 2:6, 2:6]) ** 2)
     np.testing.assert_allclose(
-        model.reconstruction_error(images, batch_size=3), expected, rtol=1e-5
+        model.reconstruction_error(images, batch_size=3), expected, rtol=1e-5, atol=1e-5
     )
 
 
@@ -284,6 +418,12 @@ def test_trains_from_its_config(tmp_path, monkeypatch):
         ({"reconstruction_weight": "1"}, "`reconstruction_weight` must be a number >= 0"),
         ({"mask": "random_region", "region_masks": np.ones((2, 4, 4))}, "received shape"),
         ({"seed": 1.5}, "`seed` must be an int or None"),
+        ({"overlap": -1}, "`overlap` must be an int >= 0 .pixels.; received -1"),
+        ({"overlap": 2.5}, "`overlap` must be an int >= 0"),
+        ({"overlap_weight": -10}, "`overlap_weight` must be a number >= 0; received -10"),
+        ({"fill_value": 1.5}, "`fill_value` must be a float in \\[0, 1\\] or 1 of them"),
+        ({"fill_value": (0.1, 0.2)}, "received \\(0.1, 0.2\\)"),
+        ({"fill_value": "mean"}, "received 'mean'"),
     ],
 )
 def test_bad_arguments_raise(kwargs, match):
