@@ -3,7 +3,8 @@
 CPC (van den Oord et al. 2018, https://arxiv.org/abs/1807.03748) cuts a 256-px image into a 7x7
 grid of 64-px patches with a 32-px overlap (stride 32). :class:`PatchGrid` does the cutting for
 any patch size and stride; :class:`PatchGridEncoder` runs an encoder built for patches over the
-whole grid at once, giving a feature map ``[batch, rows, cols, D]``.
+whole grid at once, giving a feature map ``[batch, rows, cols, D]``. :func:`per_patch_normalized`
+turns a BatchNorm encoder into one that normalises each patch on its own (CPC v2).
 """
 
 import keras
@@ -66,6 +67,179 @@ def grid_geometry(image_size, patch_size, stride, grid_size=None):
         grid.append(count)
         origin.append(spare // 2)
     return tuple(grid), tuple(origin)
+
+
+def per_patch_normalized(encoder):
+    """A structural copy of ``encoder`` with every BatchNormalization replaced by LayerNorm.
+
+    CPC v2 (Hénaff et al. 2019, "Data-Efficient Image Recognition with Contrastive Predictive
+    Coding", https://arxiv.org/abs/1905.09272, section 4.1) replaces batch normalisation in the
+    patch encoder by layer normalisation: when all patches of a batch are normalised together,
+    the batch statistics carry information from one patch to another (including the patches
+    that are to be predicted), a shortcut around the context's receptive field. Each
+    ``BatchNormalization`` becomes a :class:`PatchLayerNormalization` (each example normalised
+    over its height, width and channels, Ba et al.'s layer normalisation) with the same epsilon,
+    centring, scaling and dtype policy, and its ``gamma`` / ``beta`` copied (the moving
+    statistics are dropped); all other layers and weights are copied. Each patch's features
+    are then a function of that patch alone, in training and inference alike, and no weight
+    depends on the spatial size, so the copy still runs on whole images
+    (``keras.models.clone_model`` with new inputs; the statistics are then the image's).
+
+    Normalising over the channels only, at each position, would also be per patch, but it
+    makes every pixel's feature vector scale-free: after the first convolution of a flat
+    region (``conv(a * 1) = a * w``) it erases the brightness ``a``. On the smooth images of
+    ``tests/methods/test_cpc.py`` it learned much slower (24 epochs: loss 6.06 -> 5.45 against
+    6.00 -> 4.66 with normalisation over the whole feature map, 6.44 -> 4.70 with BatchNorm).
+
+    Args:
+        encoder: a functional or Sequential ``keras.Model`` (nested ones are converted too).
+
+    Returns:
+        ``encoder`` itself when it holds no BatchNormalization, else the converted copy.
+
+    Raises:
+        ValueError: when the encoder cannot be copied layer by layer, or holds BatchNorm inside
+            a layer that is not a functional/Sequential model (which cannot be rewritten).
+    """
+    if not any(_is_batch_norm(layer) for layer in _all_layers(encoder)):
+        return encoder
+
+    def convert(layer):
+        if not _is_batch_norm(layer):
+            return layer.__class__.from_config(layer.get_config())
+        rank = getattr(layer.input_spec, "ndim", None)
+        if layer.axis != -1 and (rank is None or layer.axis != rank - 1):
+            raise ValueError(
+                f"BatchNormalization layer {layer.name!r} normalises axis {layer.axis}; expected "
+                "the channel axis (-1) to convert it to a per-patch LayerNormalization. Fix: "
+                "build the encoder channels-last, or pass patch_normalization=None."
+            )
+        return PatchLayerNormalization(
+            epsilon=layer.epsilon,
+            center=layer.center,
+            scale=layer.scale,
+            dtype=layer.dtype_policy,
+            name=f"{layer.name}_ln",
+        )
+
+    fix = (
+        "Fix: build the encoder with layer normalisation yourself, or pass "
+        "patch_normalization=None to keep BatchNorm."
+    )
+    try:
+        copy = keras.models.clone_model(encoder, clone_function=convert, recursive=True)
+    except (AttributeError, ValueError, TypeError, NotImplementedError) as error:
+        raise ValueError(
+            f"Could not copy the encoder {encoder.name!r} with its BatchNormalization layers "
+            f"replaced by LayerNormalization: {error}. Expected a functional or Sequential "
+            f"encoder. {fix}"
+        ) from error
+    left = [layer.name for layer in _all_layers(copy) if _is_batch_norm(layer)]
+    sources, targets = _leaf_layers(encoder), _leaf_layers(copy)
+    if left or len(sources) != len(targets):
+        raise ValueError(
+            f"The encoder {encoder.name!r} keeps BatchNormalization layers {left} inside layers "
+            "that cannot be rewritten; expected BatchNorm only as a layer of a functional or "
+            f"Sequential model. {fix}"
+        )
+    for source, target in zip(sources, targets):
+        if _is_batch_norm(source):
+            values = ([source.gamma] if source.scale else []) + (
+                [source.beta] if source.center else []
+            )
+            target.set_weights([keras.ops.convert_to_numpy(v) for v in values])
+        elif source.weights:
+            target.set_weights(source.get_weights())
+    return copy
+
+
+@keras.saving.register_keras_serializable(package="keras_ssl")
+class PatchLayerNormalization(keras.layers.Layer):
+    """Layer normalisation (Ba et al. 2016, https://arxiv.org/abs/1607.06450) of each example
+    on its own: ``gamma * (x - mean) / sqrt(var + epsilon) + beta`` with the mean and variance
+    over all of the example's units (height, width and channels of a feature map, the
+    features of a vector) and one ``gamma`` / ``beta`` per channel, the parameters of the
+    BatchNorm it replaces (:func:`per_patch_normalized`).
+
+    No batch statistics: each example's output depends on that example alone, the same in
+    training and inference, and the weights do not depend on the spatial size, so the layer
+    runs on patches and on whole images. Statistics are computed in float32 under mixed
+    precision. Takes and ignores BatchNorm's ``training`` and ``mask`` call arguments, so it
+    can stand where a BatchNorm was called in a functional graph.
+
+    Args:
+        epsilon: added to the variance.
+        center: learn ``beta``.
+        scale: learn ``gamma``.
+        **kwargs: passed to ``keras.layers.Layer``.
+    """
+
+    def __init__(self, epsilon=1e-3, center=True, scale=True, **kwargs):
+        super().__init__(**kwargs)
+        self.epsilon = epsilon
+        self.center = center
+        self.scale = scale
+
+    def build(self, input_shape):
+        channels = input_shape[-1]
+        if len(input_shape) < 2 or channels is None:
+            raise ValueError(
+                f"PatchLayerNormalization takes [batch, ..., channels] with known channels; "
+                f"received shape {tuple(input_shape)}. Fix: give the input a static last axis."
+            )
+        self.gamma = (
+            self.add_weight(name="gamma", shape=(channels,), initializer="ones")
+            if self.scale
+            else None
+        )
+        self.beta = (
+            self.add_weight(name="beta", shape=(channels,), initializer="zeros")
+            if self.center
+            else None
+        )
+        self.built = True
+
+    def call(self, inputs, training=None, mask=None):
+        del training, mask
+        x = tf.cast(inputs, tf.float32)
+        mean, variance = tf.nn.moments(x, axes=list(range(1, x.shape.rank)), keepdims=True)
+        y = (x - mean) * tf.math.rsqrt(variance + self.epsilon)
+        if self.scale:
+            y = y * tf.cast(self.gamma, tf.float32)
+        if self.center:
+            y = y + tf.cast(self.beta, tf.float32)
+        return tf.cast(y, self.compute_dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "epsilon": self.epsilon,
+            "center": self.center,
+            "scale": self.scale,
+        }
+
+
+def _is_batch_norm(layer):
+    return isinstance(layer, keras.layers.BatchNormalization)
+
+
+def _all_layers(model):
+    """Every layer inside ``model``, nested layers included."""
+    return list(model._flatten_layers(include_self=False, recursive=True))
+
+
+def _leaf_layers(model):
+    """The layers of a functional/Sequential model in order, nested models expanded."""
+    leaves = []
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            leaves.extend(_leaf_layers(layer))
+        else:
+            leaves.append(layer)
+    return leaves
 
 
 @keras.saving.register_keras_serializable(package="keras_ssl")

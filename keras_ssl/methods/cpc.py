@@ -7,8 +7,16 @@ from keras_ssl import distribute
 from keras_ssl.augment.flip import RandomHorizontalFlip
 from keras_ssl.augment.multi_view import MultiViewAugmenter
 from keras_ssl.layers.masked_conv import MaskedConv2D
-from keras_ssl.layers.patch_grid import PatchGridEncoder, _pair, grid_geometry
+from keras_ssl.layers.patch_grid import (
+    PatchGridEncoder,
+    _pair,
+    grid_geometry,
+    per_patch_normalized,
+)
 from keras_ssl.methods.base import SSLMethod, _check_encoder
+
+#: Values of ``CPC(patch_normalization=...)``.
+PATCH_NORMALIZATIONS = ("layer", None)
 
 
 def _step_logits(prediction, all_z, step, offset):
@@ -137,9 +145,23 @@ class CPC(SSLMethod):
     The grid: ``patch_size`` defaults to a quarter of the image side and ``patch_stride`` to
     half the patch (the paper's 64/32 geometry at 256 px; 7-px patches with stride 3, an 8x8
     grid, at 28 px; 8/4, a 7x7 grid, at 32 px); ``grid_size`` ``None`` takes every patch that
-    fits, centred. Hénaff et al. replace BatchNorm in ``g_enc`` by layer normalisation because
-    batch statistics let patches share information; keras_ssl's ResNets use BatchNorm (over all
-    patches of the batch at once), so pass an encoder without it to follow CPC v2 exactly.
+    fits, centred.
+
+    Normalisation (CPC v2, section 4.1). All patches of the batch go through ``g_enc`` in one
+    call, so a BatchNorm there would normalise every patch with statistics of all the others,
+    the target patches included: information flows between patches around the context's
+    receptive field, a shortcut that Hénaff et al. found to harm the features. With
+    ``patch_normalization="layer"`` (the default, as CPC v2) ``g_enc`` is a structural copy of
+    the given encoder with every BatchNormalization replaced by layer normalisation (Ba et al.
+    2016: each patch normalised over the height, width and channels of the feature map, a
+    ``gamma`` and ``beta`` per channel copied from the BatchNorm, moving statistics dropped;
+    ``keras_ssl.layers.patch_grid.per_patch_normalized``), so each patch's encoding depends on
+    that patch alone, in training as in inference. An encoder without
+    BatchNorm is used as given. ``patch_normalization=None`` keeps the encoder as it is.
+    The normalised ``g_enc`` has no weight tied to the spatial size, so besides the exported
+    grid-mean ``encoder`` its layers also run on whole images, e.g.
+    ``keras.models.clone_model(model.patch_encoder, input_tensors=keras.Input((H, W, C)),
+    clone_function=lambda layer: layer)`` (shared weights).
 
     Augmentation: CPC v1 uses none; the default ``augmenter`` makes one view with a random
     horizontal flip (it keeps rows in place). CPC uses ``views[0]`` and ignores further views,
@@ -167,6 +189,8 @@ class CPC(SSLMethod):
         context_blocks: residual blocks in ``g_ar`` (each ReLU, masked conv, ReLU, 1x1 conv);
             each lets the context see ``context_kernel_size // 2`` more rows above.
         context_kernel_size: odd kernel size of the masked convolutions.
+        patch_normalization: ``"layer"``: BatchNorm in ``g_enc`` becomes per-patch layer
+            normalisation (CPC v2); ``None``: ``g_enc`` is used with its own normalisation.
         probe_classes: classes of the online linear probe, or ``None``.
     """
 
@@ -185,10 +209,17 @@ class CPC(SSLMethod):
         context_dim=None,
         context_blocks=3,
         context_kernel_size=3,
+        patch_normalization="layer",
         probe_classes=None,
         **kwargs,
     ):
         _check_encoder(encoder)
+        if patch_normalization not in PATCH_NORMALIZATIONS:
+            raise ValueError(
+                f"`patch_normalization` must be one of {PATCH_NORMALIZATIONS}; received "
+                f"{patch_normalization!r}. Fix: pass 'layer' (per-patch LayerNorm, CPC v2) or "
+                "None (keep the encoder's own normalisation)."
+            )
         rebuild = image_shape is None  # an image encoder, to be rebuilt for patches
         if rebuild:
             image_shape = tuple(encoder.input_shape[1:])
@@ -239,6 +270,8 @@ class CPC(SSLMethod):
         patch_encoder = (
             _encoder_for_patches(encoder, (*patch_size, image_shape[2])) if rebuild else encoder
         )
+        if patch_normalization == "layer":
+            patch_encoder = per_patch_normalized(patch_encoder)
 
         grid_encoder = PatchGridEncoder(
             patch_encoder, patch_stride, grid_size, name="patch_grid_encoder"
@@ -257,6 +290,7 @@ class CPC(SSLMethod):
         self.context_dim = context_dim or self.feature_dim
         self.context_blocks = context_blocks
         self.context_kernel_size = context_kernel_size
+        self.patch_normalization = patch_normalization
         self.context_projection = (
             keras.layers.Conv2D(self.context_dim, 1, name="context_projection")
             if self.context_dim != self.feature_dim
@@ -344,6 +378,7 @@ class CPC(SSLMethod):
             "context_dim": self.context_dim,
             "context_blocks": self.context_blocks,
             "context_kernel_size": self.context_kernel_size,
+            "patch_normalization": self.patch_normalization,
         }
 
 
