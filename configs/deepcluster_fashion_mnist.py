@@ -2,12 +2,14 @@
 
     keras-ssl train --config configs/deepcluster_fashion_mnist.py --workdir runs/deepcluster
 
-DeepCluster (Caron et al. 2018, arXiv:1807.05520): before every epoch, k-means with k = 100
-(10x the classes, as the paper's 10 000 for ImageNet's 1000) on PCA-whitened (32 of the
-encoder's 64 dimensions), L2-normalised features of a 10 000-image sample; the cluster ids are
-the pseudo-labels of a re-initialised linear classifier, with per-example weights that balance
-the clusters. Random resized crops (area 0.5-1) and flips, SGD with momentum 0.9, learning rate
-0.05 and weight decay 1e-5 as in the paper.
+DeepCluster (Caron et al. 2018, arXiv:1807.05520): before every epoch, the encoder embeds all
+60 000 un-augmented training images, and k-means with k = 100 (10x the classes, as the paper's
+10 000 for ImageNet's 1000) clusters their PCA-whitened (32 of the encoder's 64 dimensions),
+L2-normalised features; every augmented view of an image is then trained on that image's
+cluster by a re-initialised linear classifier, with per-example weights that balance the
+clusters. Random resized crops (area 0.5-1) and flips, SGD with momentum 0.9, learning rate
+0.05 and weight decay 1e-5 as in the paper. Every schedule is in epochs: clustering every
+epoch, no warm-up.
 """
 
 from keras_ssl.config import default_config
@@ -19,7 +21,7 @@ def get_config():
     config.method_kwargs = {
         "num_clusters": 100,
         "pca_dim": 32,
-        "clustering_examples": 10000,
+        "clustering_examples": 60000,  # room for every training image's assignment
     }
     config.backbone = "small_resnet"
     config.backbone_kwargs = {"widths": (16, 32, 64)}

@@ -19,6 +19,7 @@ def make_ssl_dataset(
     repeat=False,
     strategy=None,
     epoch_counter=None,
+    indices=False,
 ):
     """Builds a ``tf.data`` pipeline that feeds an ``SSLMethod``.
 
@@ -46,17 +47,20 @@ def make_ssl_dataset(
             the order and augmentations of each epoch then depend only on ``(seed, epoch)``,
             so a resumed run replays the interrupted epoch exactly. Needs ``seed``, array
             input and ``repeat=False``.
+        indices: add ``"indices"`` (``int32 [batch]``) to every batch: each example's position
+            in ``images`` (in the stream, for a dataset), for methods whose targets are per-image
+            state (``DeepCluster``'s cluster assignments).
 
     Returns:
         A dataset of dicts ``{"views": (v1, v2, ...)}`` (with an augmenter) or ``{"images": x}``,
-        plus ``"labels"`` when labels are given.
+        plus ``"labels"`` when labels are given and ``"indices"`` when asked for.
     """
     distribute.per_replica_batch_size(batch_size, strategy)
     if epoch_counter is not None:
         return _epoch_seeded_dataset(
-            images, labels, batch_size, augmenter, shuffle, seed, repeat, epoch_counter
+            images, labels, batch_size, augmenter, shuffle, seed, repeat, epoch_counter, indices
         )
-    dataset, count = _examples(images, labels)
+    dataset, count = _examples(images, labels, indices)
     if count is not None and count < batch_size:
         raise ValueError(
             f"Not enough images for one batch: received {count} images for batch_size="
@@ -77,14 +81,16 @@ def make_ssl_dataset(
     return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
 
 
-def _epoch_seeded_dataset(images, labels, batch_size, augmenter, shuffle, seed, repeat, counter):
+def _epoch_seeded_dataset(
+    images, labels, batch_size, augmenter, shuffle, seed, repeat, counter, indices=False
+):
     if seed is None or repeat or isinstance(images, tf.data.Dataset):
         raise ValueError(
             "`epoch_counter` needs an integer `seed`, array images and repeat=False; received "
             f"seed={seed!r}, repeat={repeat}, images of type {type(images).__name__}. Fix: pass "
             "seed=..., NumPy arrays and repeat=False, or drop epoch_counter."
         )
-    examples, count = _examples(images, labels)
+    examples, count = _examples(images, labels, indices)
     if count < batch_size:
         raise ValueError(
             f"Not enough images for one batch: received {count} images for batch_size="
@@ -115,14 +121,19 @@ def _epoch_seeded_dataset(images, labels, batch_size, augmenter, shuffle, seed, 
     return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
 
 
-def _examples(images, labels):
+def _examples(images, labels, indices=False):
     if isinstance(images, tf.data.Dataset):
         if labels is not None:
             raise ValueError(
                 "`labels` must be None when `images` is a tf.data.Dataset; received both. "
                 "Fix: put the labels in the dataset as (image, label) pairs."
             )
-        return images.map(_as_example, num_parallel_calls=tf.data.AUTOTUNE), None
+        examples = images.map(_as_example, num_parallel_calls=tf.data.AUTOTUNE)
+        if indices:
+            examples = examples.enumerate().map(
+                lambda index, example: {**example, "indices": tf.cast(index, tf.int32)}
+            )
+        return examples, None
     images = np.asarray(images)
     check_image_dtype(images.dtype)
     if images.ndim == 3:
@@ -132,15 +143,18 @@ def _examples(images, labels):
             f"`images` must be [N, H, W, C] (or [N, H, W] grayscale); received shape "
             f"{images.shape}. Fix: stack the images into one array."
         )
-    if labels is None:
-        return tf.data.Dataset.from_tensor_slices({"images": images}), len(images)
-    labels = np.asarray(labels).reshape(-1)
-    if len(labels) != len(images):
-        raise ValueError(
-            f"`labels` must have one entry per image; received {len(labels)} labels for "
-            f"{len(images)} images. Fix: pass the labels that belong to these images."
-        )
-    return tf.data.Dataset.from_tensor_slices({"images": images, "labels": labels}), len(images)
+    columns = {"images": images}
+    if labels is not None:
+        labels = np.asarray(labels).reshape(-1)
+        if len(labels) != len(images):
+            raise ValueError(
+                f"`labels` must have one entry per image; received {len(labels)} labels for "
+                f"{len(images)} images. Fix: pass the labels that belong to these images."
+            )
+        columns["labels"] = labels
+    if indices:
+        columns["indices"] = np.arange(len(images), dtype=np.int32)
+    return tf.data.Dataset.from_tensor_slices(columns), len(images)
 
 
 def _as_example(*element):
@@ -171,6 +185,7 @@ def _augment(dataset, augmenter, seed):
 
 def _with_views(batch, views):
     out = {"views": tuple(views)}
-    if "labels" in batch:
-        out["labels"] = batch["labels"]
+    for key in ("labels", "indices"):
+        if key in batch:
+            out[key] = batch[key]
     return out
