@@ -40,4 +40,4 @@ def test_serve_example_returns_unit_embeddings(tmp_path):
         embeddings = serve_encoder.main(path)
     finally:
         sys.path.pop(0)
-    np.testing.assert_allclose(np.linalg.norm(embeddings, axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(embeddings, axis=1), 1.0, rtol=1e-5, atol=1e-5)

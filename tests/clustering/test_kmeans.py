@@ -100,14 +100,14 @@ def test_empty_clusters_are_reseeded_on_the_farthest_points():
     assignments, distances = assign(points, start)
     np.testing.assert_array_equal(assignments.numpy(), [0, 0, 0, 1, 1, 1, 1])
     reseeded = reseed_empty_clusters(points, start, assignments, distances).numpy()
-    np.testing.assert_allclose(reseeded[:2], start[:2])
+    np.testing.assert_allclose(reseeded[:2], start[:2], rtol=1e-6, atol=1e-6)
     # Farthest: (30, 30) from (9.3, 9.3), then (0, 1) / (1, 0) tie at 0.58 -> stable order.
-    np.testing.assert_allclose(reseeded[2], [30, 30])
-    np.testing.assert_allclose(reseeded[3], [0, 1])
+    np.testing.assert_allclose(reseeded[2], [30, 30], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(reseeded[3], [0, 1], rtol=1e-6, atol=1e-6)
     centroids, assignments = kmeans(points, 4, num_iterations=5, centroids=start)
     counts = np.bincount(assignments.numpy(), minlength=4)
     assert np.all(counts > 0), counts
-    np.testing.assert_allclose(centroids.numpy()[2], [30, 30])
+    np.testing.assert_allclose(centroids.numpy()[2], [30, 30], rtol=1e-6, atol=1e-6)
 
 
 def test_no_empty_cluster_when_points_allow():

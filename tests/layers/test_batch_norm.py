@@ -95,9 +95,12 @@ def test_bfloat16_activations_stay_bfloat16_and_match_keras():
         keras.mixed_precision.set_global_policy("float32")
     assert y.dtype == tf.bfloat16 and fused.gamma.dtype == "float32"
     np.testing.assert_allclose(tf.cast(y, tf.float32), tf.cast(y_ref, tf.float32), atol=0.05)
-    np.testing.assert_allclose(fused.moving_variance, reference.moving_variance, rtol=1e-2)
+    np.testing.assert_allclose(
+        fused.moving_variance, reference.moving_variance, rtol=1e-2, atol=1e-4
+    )
     for g, g_ref in zip(grads[1:], grads_ref[1:]):  # gamma, beta
-        np.testing.assert_allclose(g, g_ref, rtol=0.05)
+        # bf16 gradients: 5% of the largest entry absolute, as entries can be near zero.
+        np.testing.assert_allclose(g, g_ref, rtol=0.05, atol=0.05 * float(np.abs(g_ref).max()))
 
 
 def test_xla_step_equals_eager_step():
