@@ -27,6 +27,9 @@ def default_config():
         {
             "dataset": "fashion_mnist",  # or "tfds:<name>" or "folder:<path>"
             "data_dir": placeholder(str),  # explicit data location (overrides the search order)
+            # Fashion-MNIST only: force "path", "debian", "tfds" or "embedded" (None:
+            # $KERAS_SSL_DATA_SOURCE if set, else the automatic order of datasets.fashion_mnist).
+            "source": placeholder(str),
             "image_size": placeholder(int),  # resize to (size, size); None keeps the dataset's size
             "train_examples": placeholder(int),  # SSL training images (None: the whole train split)
             "probe_train_examples": 10000,  # labelled train images for kNN / linear probes

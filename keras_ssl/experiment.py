@@ -34,14 +34,31 @@ from keras_ssl.optimizers import LARS, WarmupCosine
 
 
 # ------------------------------------------------------------------------------- data
-def load_splits(data_config):
-    """Loads ``(x_train, y_train, x_test, y_test)`` as uint8 ``[N, H, W, C]`` arrays + labels."""
+def load_splits(data_config, announce=True):
+    """Loads ``(x_train, y_train, x_test, y_test)`` as uint8 ``[N, H, W, C]`` arrays + labels.
+
+    With ``announce``, first prints one ``data: ...`` line naming the source and what it means
+    (for Fashion-MNIST its ``fashion_mnist.DataSource`` description, with the image counts).
+    """
     name, data_dir = data_config.dataset, data_config.data_dir
+    source = data_config.get("source")  # absent from the config.json of older runs
+    if source is not None and name != "fashion_mnist":
+        raise ValueError(
+            f"config.data.source={source!r} was given with config.data.dataset={name!r}; "
+            "expected a source only with 'fashion_mnist'. Fix: drop config.data.source (other "
+            "datasets take their location from config.data.data_dir)."
+        )
     if name == "fashion_mnist":
-        (x_train, y_train), (x_test, y_test) = fashion_mnist.load_data(path=data_dir)
+        splits, data_source = fashion_mnist.load_data(
+            path=data_dir, source=source, return_source=True
+        )
+        (x_train, y_train), (x_test, y_test) = splits
+        description = data_source.description
     elif name.startswith("tfds:"):
         x_train, y_train = tfds.load_tfds(name[5:], "train", data_dir=data_dir, as_numpy=True)
         x_test, y_test = tfds.load_tfds(name[5:], "test", data_dir=data_dir, as_numpy=True)
+        where = data_dir or "the default TFDS data folder"
+        description = f"TFDS {name[5:]} ({where}): {len(x_train):,}/{len(x_test):,} images"
     elif name.startswith("folder:"):
         root = name[7:]
         (x_train, y_train), _ = folder.load_image_folder(
@@ -50,11 +67,14 @@ def load_splits(data_config):
         (x_test, y_test), _ = folder.load_image_folder(
             os.path.join(root, "test"), data_config.image_size, as_numpy=True
         )
+        description = f"image folders ({root}): {len(x_train):,}/{len(x_test):,} images"
     else:
         raise ValueError(
             f"Unknown dataset {name!r}; expected 'fashion_mnist', 'tfds:<name>' or "
             "'folder:<path with train/ and test/ class folders>'. Fix: set config.data.dataset."
         )
+    if announce:
+        print(f"data: {description}", flush=True)
     x_train, x_test = (_as_images(x, data_config.image_size) for x in (x_train, x_test))
     return x_train, np.asarray(y_train), x_test, np.asarray(y_test)
 
@@ -106,7 +126,11 @@ def build_model(config, image_shape, replicas=1):
     With ``replicas > 1``, BatchNorm is synchronised across replicas (``synchronized_bn=True``
     for the backbone and the method's heads, where they take it and the config does not set it)
     so that batch statistics are those of the global batch, as SimCLR, BYOL, Barlow Twins and
-    DINO train; methods that want per-replica statistics opt out (MoCo's shuffle-BN).
+    DINO train; methods that want per-replica statistics opt out (MoCo's shuffle-BN). A method
+    built under a several-replica strategy does the same by itself (``SSLMethod``'s
+    ``synchronized_bn=None``); passing it here also covers building for ``replicas`` outside
+    the strategy's scope. Method schedules are in epochs and need no conversion here: ``fit``
+    hands the real steps per epoch to the method.
     """
     backbone_kwargs = dict(config.backbone_kwargs)
     method_kwargs = dict(config.method_kwargs)
@@ -232,7 +256,8 @@ def train(config, workdir, strategy=None, verbose=1):
     steps_per_epoch = len(x_train) // config.batch_size
     with strategy.scope():
         model = build_model(config, x_train.shape[1:], strategy.num_replicas_in_sync)
-        if hasattr(model, "adapt"):  # data statistics the loss needs (Colorization's ab prior)
+        # Training data a method needs: Colorization's ab prior, DeepCluster's images to cluster.
+        if hasattr(model, "adapt"):
             model.adapt(x_train)
         model.compile(
             optimizer=build_optimizer(
@@ -249,6 +274,8 @@ def train(config, workdir, strategy=None, verbose=1):
         seed=config.seed,
         strategy=strategy,
         epoch_counter=epoch_counter,
+        # DeepCluster: every batch carries its images' dataset indices (per-image targets).
+        indices=getattr(model, "needs_example_indices", False),
     )
     first = next(iter(dataset))["views"]
     evaluation.plot_view_pairs(
@@ -342,7 +369,7 @@ def evaluate(workdir, baselines=False, verbose=True, protocol=None, options=None
     config = load_config(workdir)
     precision.set_policy(config.precision)
     model = _load_model(workdir)
-    splits = load_splits(config.data)
+    splits = load_splits(config.data, announce=verbose)
     probe_train, probe_test = probe_splits(config, splits)
     rows = {"ssl": _probe_encoder(model.export_encoder, probe_train, probe_test, config)}
     if baselines:
@@ -390,7 +417,7 @@ def _evaluate_protocols(workdir, protocol, options, verbose):
     config = load_config(workdir)
     precision.set_policy(config.precision)
     model = _load_model(workdir)
-    probe_train, probe_test = probe_splits(config, load_splits(config.data))
+    probe_train, probe_test = probe_splits(config, load_splits(config.data, announce=verbose))
 
     def random_encoder():
         keras.utils.set_random_seed(config.seed)

@@ -11,6 +11,10 @@ reads them from the first of these sources that exists:
 5. the class-balanced subset shipped inside keras_ssl (2000 train / 500 test images), made
    by :func:`make_subset` from the Debian package's files.
 
+``source`` (or ``$KERAS_SSL_DATA_SOURCE`` when ``source`` is None) forces one of them instead:
+``"path"`` (1, else 2), ``"debian"`` (3), ``"tfds"`` (4) or ``"embedded"`` (5); a forced source
+that is not available is an error, never a fallback.
+
 Fashion-MNIST is (c) 2017 Zalando SE, MIT licence: https://github.com/zalandoresearch/fashion-mnist
 """
 
@@ -28,6 +32,8 @@ import numpy as np
 from absl import logging
 
 ENV_VAR = "KERAS_SSL_DATA_DIR"
+SOURCE_ENV_VAR = "KERAS_SSL_DATA_SOURCE"
+SOURCES = ("path", "debian", "tfds", "embedded")
 DEBIAN_DIR = pathlib.Path("/usr/share/datasets/fashion-mnist")
 EMBEDDED_DIR = pathlib.Path(__file__).resolve().parent / "data" / "fashion_mnist_subset"
 TRAIN_IMAGES = "train-images-idx3-ubyte"
@@ -49,6 +55,7 @@ CLASS_NAMES = (
 )
 NUM_CLASSES = len(CLASS_NAMES)
 IMAGE_SHAPE = (28, 28)
+FULL_SIZES = (60_000, 10_000)  # train and test images of the complete dataset
 # Seconds to wait for a TFDS download host before falling back to the embedded subset.
 PROBE_TIMEOUT_S = 5.0
 
@@ -105,15 +112,20 @@ OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE SO
 
 @dataclasses.dataclass(frozen=True)
 class DataSource:
-    """Where :func:`load_data` reads Fashion-MNIST from.
+    """Where :func:`load_data` read Fashion-MNIST from, and what that means.
 
     Attributes:
-        kind: one of ``"path"``, ``"env"``, ``"debian"``, ``"tfds"``, ``"embedded"``.
+        kind: one of ``"path"``, ``"env"`` (``$KERAS_SSL_DATA_DIR``), ``"debian"``, ``"tfds"``,
+            ``"embedded"``.
         location: the folder holding the IDX files, or the TFDS data folder.
+        description: one line for people, with the real image counts, e.g. ``embedded
+            2,000/500-image subset (...): install dataset-fashion-mnist or set
+            KERAS_SSL_DATA_DIR for the full 60,000/10,000 set``.
     """
 
     kind: str
     location: str
+    description: str
 
     def __str__(self):
         return f"{self.kind} ({self.location})"
@@ -189,8 +201,8 @@ def write_idx(path, array):
     path.write_bytes(data)
 
 
-def find_source(path=None, download=True):
-    """Returns the :class:`DataSource` that :func:`load_data` would read.
+def find_source(path=None, download=True, source=None):
+    """Returns the :class:`DataSource` that :func:`load_data` reads, loading it to count it.
 
     With ``download=True`` and no local files this prepares the TFDS copy (downloading it), as
     :func:`load_data` would.
@@ -198,14 +210,15 @@ def find_source(path=None, download=True):
     Args:
         path: optional folder with the four IDX files; see :func:`load_data`.
         download: whether TFDS may download ``fashion_mnist``.
+        source: optional source to force; see :func:`load_data`.
 
     Returns:
         A :class:`DataSource`.
     """
-    return _resolve(path, download)[0]
+    return load_data(path, download=download, source=source, return_source=True)[1]
 
 
-def load_data(path=None, subset=False, download=True):
+def load_data(path=None, subset=False, download=True, source=None, return_source=False):
     """Loads Fashion-MNIST as ``((x_train, y_train), (x_test, y_test))``.
 
     The arrays match ``keras.datasets.fashion_mnist.load_data()``: images ``uint8``
@@ -216,30 +229,56 @@ def load_data(path=None, subset=False, download=True):
         path: optional folder holding ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
             ``t10k-images-idx3-ubyte`` and ``t10k-labels-idx1-ubyte``, each gzipped (``.gz``)
             or not. When given, it is the only source tried.
-        subset: if True, load the 2000/500-image subset shipped inside keras_ssl.
+        subset: if True, load the 2000/500-image subset shipped inside keras_ssl (the same as
+            ``source="embedded"``).
         download: whether TFDS may download ``fashion_mnist`` when no local copy is found.
+        source: None for the automatic order (or ``$KERAS_SSL_DATA_SOURCE`` when it is set), or
+            the only source to read: ``"path"`` (``path``, else ``$KERAS_SSL_DATA_DIR``),
+            ``"debian"``, ``"tfds"`` or ``"embedded"``.
+        return_source: if True, also return the :class:`DataSource` that was read.
 
     Returns:
-        ``((x_train, y_train), (x_test, y_test))``.
+        ``((x_train, y_train), (x_test, y_test))``, followed by the :class:`DataSource` when
+        ``return_source`` is True.
 
     Raises:
-        ValueError: if ``path`` lacks the files, a folder holds only some of them, or a file
-            is corrupt.
+        ValueError: for an unknown ``source``, a forced source that is not available, ``path``
+            or ``subset`` that contradict ``source``, a ``path`` lacking the files, a folder
+            holding only some of them, or a corrupt file.
     """
+    source, origin = (source, "source") if source is not None else _source_from_env()
+    if source is not None and source not in SOURCES:
+        raise ValueError(
+            f"Unknown Fashion-MNIST source: received {origin}={source!r}; expected one of "
+            f"{', '.join(map(repr, SOURCES))} (or no value for the automatic order). Fix: use "
+            f"one of them, e.g. {origin}='embedded'"
+            + (f", or unset {SOURCE_ENV_VAR}." if origin != "source" else ".")
+        )
     if subset:
-        if path is not None:
+        if path is not None or source not in (None, "embedded"):
             raise ValueError(
-                f"load_data received both path={str(path)!r} and subset=True; expected one. "
-                "Fix: drop `path` to load the embedded subset, or drop `subset=True`."
+                f"load_data received subset=True with path={_text(path)} and "
+                f"{origin}={source!r}; expected subset=True alone. Fix: drop `path` and "
+                "`source` to load the embedded subset, or drop `subset=True`."
             )
-        source, load = _embedded_source()
-    else:
-        source, load = _resolve(path, download)
+        source = "embedded"
+    if path is not None and source not in (None, "path"):
+        raise ValueError(
+            f"load_data received path={_text(path)} and {origin}={source!r}; expected a path "
+            f"only with source 'path' or no source. Fix: drop `path` to read {source!r}, or "
+            f"use {origin}='path'."
+        )
+    kind, location, load = _forced(source, path, download) if source else _resolve(path, download)
     (x_train, y_train), (x_test, y_test) = load()
+    data_source = DataSource(kind, location, _describe(kind, location, len(x_train), len(x_test)))
     logging.info(
-        "Fashion-MNIST: %d train and %d test images from %s.", len(x_train), len(x_test), source
+        "Fashion-MNIST: %d train and %d test images from %s.",
+        len(x_train),
+        len(x_test),
+        data_source,
     )
-    return (x_train, y_train), (x_test, y_test)
+    splits = (x_train, y_train), (x_test, y_test)
+    return (splits, data_source) if return_source else splits
 
 
 def make_subset(source_dir, out_dir, train_per_class=200, test_per_class=50):
@@ -287,30 +326,110 @@ def make_subset(source_dir, out_dir, train_per_class=200, test_per_class=50):
     return train_indices, test_indices
 
 
+def _source_from_env():
+    """``(source, where it came from)`` for ``$KERAS_SSL_DATA_SOURCE``; ``(None, ...)`` if unset."""
+    value = os.environ.get(SOURCE_ENV_VAR)
+    return (value, f"${SOURCE_ENV_VAR}") if value else (None, "source")
+
+
+def _text(path):
+    return None if path is None else repr(str(path))
+
+
+def _describe(kind, location, num_train, num_test):
+    """The one-line human description of a :class:`DataSource`."""
+    counts = f"{num_train:,}/{num_test:,}"
+    full = f"{FULL_SIZES[0]:,}/{FULL_SIZES[1]:,}"
+    if kind == "embedded":
+        return (
+            f"embedded {counts}-image subset ({location}): install dataset-fashion-mnist or "
+            f"set {ENV_VAR} for the full {full} set"
+        )
+    what = {
+        "path": "folder",
+        "env": f"${ENV_VAR} folder",
+        "debian": "Debian package dataset-fashion-mnist",
+        "tfds": "TFDS fashion_mnist",
+    }[kind]
+    if (num_train, num_test) == FULL_SIZES:
+        return f"{what} ({location}): the full {full}-image set"
+    return f"{what} ({location}): {counts} images, not the full {full} set"
+
+
+def _folder(kind, folder):
+    return kind, str(folder), functools.partial(_load_folder, folder)
+
+
+def _env_folder():
+    """The ``$KERAS_SSL_DATA_DIR`` folder holding the files, or None; raises if only some."""
+    root = pathlib.Path(os.environ[ENV_VAR])
+    for folder in (root / "fashion-mnist", root / "fashion_mnist", root):
+        if _holds_idx_files(folder, f"${ENV_VAR}"):
+            return folder
+    return None
+
+
 def _resolve(path, download):
-    """Returns ``(DataSource, load)`` for the first available source; ``load()`` reads it."""
+    """Returns ``(kind, location, load)`` for the first available source; ``load()`` reads it."""
     if path is not None:
-        folder = _checked_folder(path)
-        return DataSource("path", str(folder)), functools.partial(_load_folder, folder)
-    env_dir = os.environ.get(ENV_VAR)
-    if env_dir:
-        root = pathlib.Path(env_dir)
-        for folder in (root / "fashion-mnist", root / "fashion_mnist", root):
-            if _holds_idx_files(folder, f"${ENV_VAR}"):
-                return DataSource("env", str(folder)), functools.partial(_load_folder, folder)
+        return _folder("path", _checked_folder(path))
+    if os.environ.get(ENV_VAR):
+        folder = _env_folder()
+        if folder is not None:
+            return _folder("env", folder)
         logging.warning(
             "$%s=%s holds no Fashion-MNIST IDX files (looked in it and its fashion-mnist and "
             "fashion_mnist subfolders); trying the next source.",
             ENV_VAR,
-            env_dir,
+            os.environ[ENV_VAR],
         )
     if _holds_idx_files(DEBIAN_DIR, "the Debian package dataset-fashion-mnist"):
-        folder = DEBIAN_DIR
-        return DataSource("debian", str(folder)), functools.partial(_load_folder, folder)
-    builder = _prepared_tfds_builder(download)
+        return _folder("debian", DEBIAN_DIR)
+    builder, problem = _prepared_tfds_builder(download)
     if builder is not None:
-        return DataSource("tfds", str(builder.data_dir)), functools.partial(_load_tfds, builder)
+        return "tfds", str(builder.data_dir), functools.partial(_load_tfds, builder)
+    logging.warning("TFDS fashion_mnist is unavailable (%s); using the embedded subset.", problem)
     return _embedded_source()
+
+
+def _forced(source, path, download):
+    """``(kind, location, load)`` for ``source`` alone; raises if it is not available."""
+    if source == "embedded":
+        return _embedded_source()
+    if source == "path":
+        if path is not None:
+            return _folder("path", _checked_folder(path))
+        folder = _env_folder() if os.environ.get(ENV_VAR) else None
+        if folder is None:
+            found = (
+                f"${ENV_VAR}={os.environ[ENV_VAR]!r} holds no IDX files (looked in it and its "
+                "fashion-mnist and fashion_mnist subfolders)"
+                if os.environ.get(ENV_VAR)
+                else f"no path was given and ${ENV_VAR} is not set"
+            )
+            raise ValueError(
+                f"Fashion-MNIST source 'path' was asked for, but {found}; expected a folder "
+                f"with {', '.join(FILE_NAMES)} (each may end in .gz). Fix: set {ENV_VAR} (or "
+                "config.data.data_dir / `path`) to that folder."
+            )
+        return _folder("env", folder)
+    if source == "debian":
+        if not _holds_idx_files(DEBIAN_DIR, "the Debian package dataset-fashion-mnist"):
+            raise ValueError(
+                f"Fashion-MNIST source 'debian' was asked for, but {DEBIAN_DIR} holds no IDX "
+                "files; expected the files of the Debian package dataset-fashion-mnist there. "
+                "Fix: `sudo apt-get install dataset-fashion-mnist`, or choose another source."
+            )
+        return _folder("debian", DEBIAN_DIR)
+    builder, problem = _prepared_tfds_builder(download)
+    if builder is None:
+        raise ValueError(
+            f"Fashion-MNIST source 'tfds' was asked for, but TFDS fashion_mnist is unavailable "
+            f"({problem}); expected a prepared or downloadable TFDS copy. Fix: `pip install "
+            "tensorflow-datasets` and download it (download=True with network access, or "
+            "`tfds build fashion_mnist`), or choose another source."
+        )
+    return "tfds", str(builder.data_dir), functools.partial(_load_tfds, builder)
 
 
 def _embedded_source():
@@ -321,7 +440,7 @@ def _embedded_source():
             f"expected {', '.join(f'{name}.gz' for name in FILE_NAMES)}. Fix: reinstall "
             "keras_ssl with its package data, or pass `path` to a folder with the full files."
         )
-    return DataSource("embedded", str(folder)), functools.partial(_load_folder, folder)
+    return _folder("embedded", folder)
 
 
 def _idx_files(folder):
@@ -438,32 +557,22 @@ def _first_per_class(labels, per_class, split):
 
 
 def _prepared_tfds_builder(download):
-    """The TFDS ``fashion_mnist`` builder, prepared, or None if TFDS cannot provide it."""
+    """``(builder, None)`` with the TFDS ``fashion_mnist`` builder prepared, or ``(None, why)``."""
     try:
         import tensorflow_datasets as tfds
 
         builder = tfds.builder("fashion_mnist")
         if not builder.is_prepared():
             if not download:
-                logging.info("TFDS fashion_mnist is not prepared and download=False; skipping.")
-                return None
+                return None, "not prepared and download=False"
             # Offline, TFDS retries each download for minutes before failing: probe first.
             unreachable = _unreachable_hosts(builder)
             if unreachable:
-                logging.warning(
-                    "TFDS fashion_mnist cannot be downloaded (%s); using the embedded subset.",
-                    unreachable,
-                )
-                return None
+                return None, f"cannot be downloaded: {unreachable}"
             builder.download_and_prepare()
-    except Exception as error:  # offline, missing dependency, ...: every failure falls through
-        logging.warning(
-            "TFDS fashion_mnist is unavailable (%s: %s); using the embedded subset.",
-            type(error).__name__,
-            error,
-        )
-        return None
-    return builder
+    except Exception as error:  # offline, missing dependency, ...: every failure is reported
+        return None, f"{type(error).__name__}: {error}"
+    return builder, None
 
 
 def _unreachable_hosts(builder):

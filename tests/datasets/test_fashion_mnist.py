@@ -7,6 +7,7 @@ import shutil
 
 import numpy as np
 import pytest
+import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from keras_ssl.datasets import fashion_mnist
@@ -55,6 +56,7 @@ def _assert_same(loaded, expected):
 def isolated(monkeypatch, tmp_path):
     """No env var, no Debian folder and a failing TFDS: only explicit sources remain."""
     monkeypatch.delenv(fashion_mnist.ENV_VAR, raising=False)
+    monkeypatch.delenv(fashion_mnist.SOURCE_ENV_VAR, raising=False)
     monkeypatch.setattr(fashion_mnist, "DEBIAN_DIR", tmp_path / "no-debian")
     calls = []
 
@@ -140,7 +142,12 @@ def test_read_idx_rejects_bad_files(tmp_path):
 @needs_debian
 def test_default_source_is_the_debian_package_with_the_known_dataset(monkeypatch, caplog):
     monkeypatch.delenv(fashion_mnist.ENV_VAR, raising=False)
-    assert fashion_mnist.find_source() == fashion_mnist.DataSource("debian", str(DEBIAN_DIR))
+    monkeypatch.delenv(fashion_mnist.SOURCE_ENV_VAR, raising=False)
+    assert fashion_mnist.find_source() == fashion_mnist.DataSource(
+        "debian",
+        str(DEBIAN_DIR),
+        f"Debian package dataset-fashion-mnist ({DEBIAN_DIR}): the full 60,000/10,000-image set",
+    )
     with caplog.at_level(logging.INFO, logger="absl"):
         (x_train, y_train), (x_test, y_test) = fashion_mnist.load_data()
     assert "60000 train and 10000 test images from debian" in caplog.text
@@ -166,7 +173,9 @@ def test_default_source_is_the_debian_package_with_the_known_dataset(monkeypatch
 def test_explicit_path(isolated, tmp_path, gz):
     expected = _write_small_set(tmp_path / "mine", gz=gz)
     assert fashion_mnist.find_source(tmp_path / "mine") == fashion_mnist.DataSource(
-        "path", str(tmp_path / "mine")
+        "path",
+        str(tmp_path / "mine"),
+        f"folder ({tmp_path / 'mine'}): 30/20 images, not the full 60,000/10,000 set",
     )
     _assert_same(fashion_mnist.load_data(str(tmp_path / "mine")), expected)
 
@@ -233,7 +242,12 @@ def test_environment_variable(isolated, monkeypatch, tmp_path, subfolder):
     expected = _write_small_set(tmp_path / "data" / subfolder, seed=3)
     monkeypatch.setenv(fashion_mnist.ENV_VAR, str(tmp_path / "data"))
     source = fashion_mnist.find_source()
-    assert source == fashion_mnist.DataSource("env", str(tmp_path / "data" / subfolder))
+    folder = tmp_path / "data" / subfolder
+    assert source == fashion_mnist.DataSource(
+        "env",
+        str(folder),
+        f"$KERAS_SSL_DATA_DIR folder ({folder}): 30/20 images, not the full 60,000/10,000 set",
+    )
     _assert_same(fashion_mnist.load_data(), expected)
 
 
@@ -274,6 +288,7 @@ def test_incomplete_debian_folder_is_an_error(isolated, monkeypatch, tmp_path):
 
 def test_tfds_is_used_when_no_local_files(monkeypatch, tmp_path):
     monkeypatch.delenv(fashion_mnist.ENV_VAR, raising=False)
+    monkeypatch.delenv(fashion_mnist.SOURCE_ENV_VAR, raising=False)
     monkeypatch.setattr(fashion_mnist, "DEBIAN_DIR", tmp_path / "no-debian")
     monkeypatch.setattr(fashion_mnist, "_unreachable_hosts", lambda builder: "")  # "online"
     with tfds.testing.mock_data(num_examples=7):
@@ -310,6 +325,10 @@ class _FakeBuilder:
         self.downloads += 1
         self.prepared = True
 
+    def as_dataset(self, split, shuffle_files):
+        images = np.full((3, 28, 28, 1), 7 if split == "train" else 8, np.uint8)
+        return tf.data.Dataset.from_tensor_slices({"image": images, "label": np.arange(3)})
+
 
 @pytest.fixture
 def fake_tfds(isolated, monkeypatch):
@@ -341,11 +360,19 @@ def test_tfds_download_is_skipped_when_its_hosts_are_unreachable(fake_tfds, capl
         (("mirror.example", 443), timeout),
     ]
     assert fake_tfds["builder"].downloads == 0
-    assert "cannot be downloaded (fashion-mnist.example:80 unreachable: no route" in caplog.text
+    assert (
+        "TFDS fashion_mnist is unavailable (cannot be downloaded: fashion-mnist.example:80 "
+        "unreachable: no route to host; mirror.example:443 unreachable: no route to host); "
+        "using the embedded subset." in caplog.text
+    )
 
 
 def test_tfds_downloads_when_its_hosts_answer(fake_tfds):
-    assert fashion_mnist.find_source() == fashion_mnist.DataSource("tfds", _FakeBuilder.data_dir)
+    assert fashion_mnist.find_source() == fashion_mnist.DataSource(
+        "tfds",
+        _FakeBuilder.data_dir,
+        f"TFDS fashion_mnist ({_FakeBuilder.data_dir}): 3/3 images, not the full 60,000/10,000 set",
+    )
     assert fake_tfds["builder"].downloads == 1
     assert len(fake_tfds["connections"]) == 2
     # Once prepared, TFDS is used without probing or downloading again.
@@ -365,9 +392,14 @@ def test_embedded_subset_is_the_last_resort(isolated, caplog):
         source = fashion_mnist.find_source()
         loaded = fashion_mnist.load_data()
     assert isolated == ["fashion_mnist", "fashion_mnist"]  # TFDS was tried, and failed
-    assert "TFDS fashion_mnist is unavailable (OSError: offline)" in caplog.text
+    assert "TFDS fashion_mnist is unavailable (OSError: offline); using the embedded" in caplog.text
     assert "2000 train and 500 test images from embedded" in caplog.text
-    assert source == fashion_mnist.DataSource("embedded", str(fashion_mnist.EMBEDDED_DIR))
+    assert source == fashion_mnist.DataSource(
+        "embedded",
+        str(fashion_mnist.EMBEDDED_DIR),
+        f"embedded 2,000/500-image subset ({fashion_mnist.EMBEDDED_DIR}): install "
+        "dataset-fashion-mnist or set KERAS_SSL_DATA_DIR for the full 60,000/10,000 set",
+    )
     _assert_same(loaded, fashion_mnist.load_data(subset=True))
 
 
@@ -438,7 +470,9 @@ def test_make_subset_errors(tmp_path):
 
 
 def test_subset_with_path_is_an_error(tmp_path):
-    with pytest.raises(ValueError, match=r"received both path='.*' and subset=True"):
+    with pytest.raises(
+        ValueError, match=r"received subset=True with path='.*' and source=None; expected subset"
+    ):
         fashion_mnist.load_data(tmp_path, subset=True)
 
 
