@@ -1,5 +1,6 @@
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -13,7 +14,7 @@ TINY = [
     "--config.data.probe_train_examples=200",
     "--config.data.probe_test_examples=100",
     "--config.batch_size=64",
-    "--config.epochs=1",
+    "--config.epochs=2",  # epoch 1 has no linear probe value: nothing may print nan
     "--config.backbone_kwargs.widths=(4,8)",
     "--config.probes.linear_epochs=3",
 ]
@@ -35,6 +36,8 @@ def test_train_eval_export_from_the_shell(tmp_path):
     workdir = str(tmp_path / "run")
     train = keras_ssl_cli("train", f"--config={CONFIG}", f"--workdir={workdir}", *TINY)
     assert train.returncode == 0, train.stderr[-3000:]
+    assert "linear_accuracy: " in train.stdout  # the last epoch's probe is shown
+    assert not re.search(r"\bnan\b", train.stdout + train.stderr, re.IGNORECASE)
     with open(os.path.join(workdir, "config.json")) as f:
         saved = json.load(f)
     assert saved["batch_size"] == 64 and saved["backbone_kwargs"]["widths"] == [4, 8]

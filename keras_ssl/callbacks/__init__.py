@@ -10,6 +10,7 @@ from keras_ssl.callbacks.collapse_monitor import (
 from keras_ssl.callbacks.knn_probe import KNNProbe
 from keras_ssl.callbacks.linear_probe import LinearProbe
 from keras_ssl.callbacks.non_finite import NonFiniteLossError, StopOnNonFinite
+from keras_ssl.callbacks.progbar import ProbeProgbar
 from keras_ssl.callbacks.time_limit import TimeLimit
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "KNNProbe",
     "LinearProbe",
     "NonFiniteLossError",
+    "ProbeProgbar",
     "StopOnNonFinite",
     "TimeLimit",
     "effective_rank",

@@ -15,7 +15,8 @@ class ProbeCallback(keras.callbacks.Callback):
     final encoder is always measured. The values of :meth:`log_values` go into the epoch logs,
     where the progress bar and ``fit``'s ``History`` (which Keras runs after user callbacks)
     see them; epochs where the probe is not due get ``NaN`` under the same keys, so every
-    history list stays aligned with ``history.epoch``.
+    history list stays aligned with ``history.epoch``. The progress bar of a method's ``fit``
+    (:class:`~keras_ssl.callbacks.ProbeProgbar`) leaves those placeholders out.
 
     Subclasses implement :meth:`evaluate` and :meth:`log_values` and set :attr:`log_keys`.
 

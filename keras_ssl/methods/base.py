@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_ssl import distribute
+from keras_ssl.callbacks.progbar import ProbeProgbar, probe_keys
 from keras_ssl.images import check_image_batch, to_float_images
 
 
@@ -259,6 +260,8 @@ class SSLMethod(keras.Model):
             # Last, so that it runs after BackupAndRestore restores a checkpoint: the plan is
             # the current fit's.
             callbacks = [*(callbacks or []), planner]
+            if not any(isinstance(c, keras.callbacks.ProgbarLogger) for c in callbacks):
+                callbacks.append(ProbeProgbar(probe_keys(callbacks)))
         return super().fit(x, y, batch_size=batch_size, callbacks=callbacks, **kwargs)
 
     def train_on_batch(self, *args, **kwargs):
