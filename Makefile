@@ -9,8 +9,8 @@ STAMP := $(VENV)/.installed
 
 $(STAMP): setup.py pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install -qq --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install -qq --disable-pip-version-check -e ".[test]"
 	touch $(STAMP)
 
 ## demo: pretrain SimCLR on Fashion-MNIST on CPU, evaluate against baselines, export the encoder

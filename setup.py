@@ -19,7 +19,6 @@ setup(
     install_requires=[
         "tensorflow==2.21.*",
         "keras==3.15.*",
-        "keras-cv==0.9.*",
         "tensorflow-datasets>=4.9",
         "importlib_resources>=6",  # tensorflow-datasets needs it on Python 3.11
         "absl-py>=2.0",
@@ -32,13 +31,16 @@ setup(
         "tensorboard>=2.16",  # TensorBoard logs (examples/tpu)
     ],
     extras_require={
-        "test": ["pytest>=8", "pytest-xdist>=3.5", "ruff>=0.6"],
+        # keras-cv layers and backbones work inside keras_ssl pipelines and adapters (tested),
+        # but nothing in the library needs them: its own batched layers replace keras-cv's
+        # augmentations (README, "Augmentation throughput").
+        "keras-cv": ["keras-cv==0.9.*"],
+        "test": ["pytest>=8", "pytest-xdist>=3.5", "ruff>=0.6", "keras-cv==0.9.*"],
         # benchmarks/throughput.py --compare-pytorch; pinned: an open range pulls a CUDA build.
         "compare": ["torch==2.13.0"],
     },
     entry_points={"console_scripts": ["keras-ssl=keras_ssl.cli:run"]},
     classifiers=[
-        "License :: OSI Approved :: Apache Software License",
         "Programming Language :: Python :: 3",
         "Topic :: Scientific/Engineering :: Artificial Intelligence",
     ],

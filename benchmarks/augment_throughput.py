@@ -24,7 +24,13 @@ from keras_ssl.augment import presets  # noqa: E402
 
 def keras_cv_two_views(image_size, channels, color_strength=0.5):
     """The SimCLR recipe built from keras-cv 0.9 layers (crop, flip, colour jitter, grayscale)."""
-    import keras_cv
+    try:
+        import keras_cv
+    except ImportError as error:
+        raise SystemExit(
+            "augment_throughput.py compares with keras-cv, an optional extra of keras_ssl; "
+            'install it with: pip install -e ".[keras-cv]"'
+        ) from error
 
     jitter = 0.8 * color_strength
     layers = [

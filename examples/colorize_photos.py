@@ -10,6 +10,9 @@ distribution, T = 0.38) and the original.
 import argparse
 import os
 
+import keras_ssl  # noqa: F401  (first: keeps TensorFlow start-up notices off the console)
+
+# isort: split
 import keras
 import numpy as np
 

@@ -13,10 +13,12 @@ import argparse
 import json
 import os
 
+import keras_ssl  # first: keeps TensorFlow start-up notices off the console
+
+# isort: split
 import keras
 import numpy as np
 
-import keras_ssl
 from keras_ssl.evaluation.samples import plot_model_samples
 from keras_ssl.methods.bigan import BiGAN
 from keras_ssl.methods.vae import VAE

@@ -8,9 +8,10 @@ config file. On a CPU the small ResNet trains at about 1000 image pairs/s with b
 
 import argparse
 
-import keras
+import keras_ssl  # first: keeps TensorFlow start-up notices off the console
 
-import keras_ssl
+# isort: split
+import keras
 
 
 def main():

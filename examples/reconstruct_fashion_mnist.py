@@ -12,9 +12,11 @@ of corrupted test images (autoencoder), or inside the masked region (context enc
 import argparse
 import os
 
+import keras_ssl  # first: keeps TensorFlow start-up notices off the console
+
+# isort: split
 import keras
 
-import keras_ssl
 from keras_ssl.evaluation.reconstruction import reconstruction_grid
 from keras_ssl.methods.autoencoder import DenoisingAutoencoder
 from keras_ssl.methods.context_encoder import ContextEncoder

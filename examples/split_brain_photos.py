@@ -10,6 +10,9 @@ the colour, and the original.
 import argparse
 import os
 
+import keras_ssl  # noqa: F401  (first: keeps TensorFlow start-up notices off the console)
+
+# isort: split
 import keras
 import numpy as np
 

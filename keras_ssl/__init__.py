@@ -6,22 +6,28 @@ probes, collapse monitor), ``evaluation``, ``optimizers``, ``distribute``, ``pre
 ``export``.
 """
 
-from keras_ssl import (
-    augment,
-    backbones,
-    callbacks,
-    clustering,
-    datasets,
-    distribute,
-    evaluation,
-    export,
-    layers,
-    losses,
-    methods,
-    optimizers,
-    precision,
-    pretext,
-)
+from keras_ssl._tf_console import quiet_import
+
+with quiet_import():  # TensorFlow's start-up notices stay off the console (KERAS_SSL_TF_LOGS=1)
+    import tensorflow as _tf
+
+    _tf.config.list_physical_devices()  # CUDA probing happens here, inside the block
+    from keras_ssl import (
+        augment,
+        backbones,
+        callbacks,
+        clustering,
+        datasets,
+        distribute,
+        evaluation,
+        export,
+        layers,
+        losses,
+        methods,
+        optimizers,
+        precision,
+        pretext,
+    )
 
 __version__ = "0.1.0"
 

@@ -121,8 +121,7 @@ def _known_field(dotted):
 
 
 def run():
-    """Console-script entry point."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    """Console-script entry point (TensorFlow's start-up notices are hidden on import)."""
     try:
         app.run(main, flags_parser=_parse_flags)
     except flags.Error as error:

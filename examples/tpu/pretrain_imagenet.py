@@ -22,10 +22,12 @@ import argparse
 import os
 import tempfile
 
+import keras_ssl  # first: keeps TensorFlow start-up notices off the console
+
+# isort: split
 import keras
 import tensorflow as tf
 
-import keras_ssl
 from keras_ssl import config as config_lib
 from keras_ssl import experiment
 from keras_ssl.optimizers import LARS, WarmupCosine
