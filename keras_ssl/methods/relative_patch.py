@@ -24,9 +24,11 @@ class RelativePatchLocation(SSLMethod):
     not give the answer away. The same encoder embeds both patches (one call for all patches of
     the batch); their features, concatenated (centre, neighbour), go through an MLP that
     predicts which neighbour it is (8-way softmax). Loss: mean sparse softmax cross-entropy;
-    ``pretext_accuracy``: the fraction placed right. The paper's other shortcut blockers,
-    chromatic-aberration removal and random patch down-sampling, are not applied (Fashion-MNIST
-    is grayscale).
+    ``pretext_accuracy``: the fraction placed right. On RGB images each patch also keeps one
+    random colour channel and gets faint noise in the other two (the paper's colour dropping,
+    :func:`keras_ssl.pretext.patch_pairs.drop_colors`), so chromatic aberration cannot give
+    the location away; grayscale images have no such shortcut. The paper's random patch
+    down-sampling is not applied.
 
     Encoders. ``patch_encoder`` is trained on patches. ``encoder`` (what ``model(images)``, the
     probes and ``keras_ssl.export`` use, and the online probe's features) is the SAME network,
@@ -49,6 +51,8 @@ class RelativePatchLocation(SSLMethod):
             least 1 (paper: up to 7 px). The grid needs ``3 patch + 2 gap + 2 jitter`` pixels.
         head_hidden_dims: hidden sizes of the classifier on the concatenated pair features
             (paper: fc7 of 4096 on AlexNet; scaled to 1024).
+        color_drop: drop 2 of 3 colour channels of every patch (paper: on); ``None`` (default)
+            does on RGB images and not on grayscale ones, where it is not defined.
         synchronized_bn: global BatchNorm (statistics over all replicas) in the encoder and
             heads; ``None`` (default) whenever there are several replicas (see :class:`SSLMethod`).
         seed: seed of the random pairs.
@@ -66,6 +70,7 @@ class RelativePatchLocation(SSLMethod):
         gap=None,
         jitter=None,
         head_hidden_dims=(1024,),
+        color_drop=None,
         synchronized_bn=None,
         seed=0,
         probe_classes=None,
@@ -98,6 +103,7 @@ class RelativePatchLocation(SSLMethod):
         self.gap = gap
         self.jitter = jitter
         self.head_hidden_dims = check_hidden_dims(head_hidden_dims, "head_hidden_dims")
+        self.color_drop = _check_color_drop(color_drop, self.image_shape[-1])
         self.seed = seed
         self.classifier = MLPHead(
             hidden_dims=self.head_hidden_dims,
@@ -122,6 +128,15 @@ class RelativePatchLocation(SSLMethod):
         centre, neighbour = patch_pairs.cut_patch_pairs(
             view, labels, shifts, self.patch_size, self.gap
         )
+        if self.color_drop:
+            keep, noise = global_batch_draws(
+                lambda total: patch_pairs.sample_color_drops(
+                    total, tf.random.experimental.stateless_fold_in(seed, 1), self.patch_size, 3
+                ),
+                tf.shape(view)[0],
+            )
+            centre = patch_pairs.drop_colors(centre, keep[:, 0], noise[:, 0])
+            neighbour = patch_pairs.drop_colors(neighbour, keep[:, 1], noise[:, 1])
         return centre, neighbour, labels
 
     def classify(self, centre, neighbour, training):
@@ -149,5 +164,18 @@ class RelativePatchLocation(SSLMethod):
             "gap": self.gap,
             "jitter": self.jitter,
             "head_hidden_dims": self.head_hidden_dims,
+            "color_drop": self.color_drop,
             "seed": self.seed,
         }
+
+
+def _check_color_drop(color_drop, channels):
+    if color_drop is None:
+        return channels == 3
+    if not isinstance(color_drop, bool) or (color_drop and channels != 3):
+        raise ValueError(
+            f"`color_drop` must be None, True (RGB images only) or False; received "
+            f"{color_drop!r} for images with {channels} channel(s). Fix: pass None to drop colours "
+            "exactly when the images are RGB."
+        )
+    return color_drop

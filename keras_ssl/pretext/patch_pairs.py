@@ -178,3 +178,56 @@ def _check_images(images):
             f"Patch pairs take images [batch, height, width, channels] of a known size; "
             f"received shape {shape}. Fix: batch the images and give them a fixed size."
         )
+
+
+def sample_color_drops(batch_size, seed, patch_size, channels):
+    """Each patch pair's color-dropping draws (Doersch et al. 2015, section 3.1).
+
+    Stateless (philox), like :func:`sample_patch_pairs`.
+
+    Args:
+        batch_size: number of pairs (int or scalar tensor).
+        seed: int tensor ``[2]``.
+        patch_size: ``(height, width)`` of a patch.
+        channels: color channels of the images.
+
+    Returns:
+        ``(keep, noise)``: int32 ``[batch, 2]`` (centre, neighbour) uniform in ``[0, channels)``,
+        the channel each patch keeps; float32 ``[batch, 2, height, width, channels]`` standard
+        normal noise for the dropped channels.
+    """
+    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 2)
+    keep = tf.random.stateless_uniform(
+        [batch_size, 2], seeds[0], 0, channels, dtype=tf.int32, alg="philox"
+    )
+    noise = tf.random.stateless_normal(
+        [batch_size, 2, *patch_size, channels], seeds[1], alg="philox"
+    )
+    return keep, noise
+
+
+def drop_colors(patches, keep, noise):
+    """Keeps one color channel of each patch and replaces the others with faint noise.
+
+    Against the chromatic-aberration shortcut of relative patch location (Doersch et al. 2015,
+    section 3.1): a lens shifts green against magenta by an amount that depends on the position
+    in the frame, so a network can tell where a patch lies from its color fringes alone.
+    Dropping 2 of 3 channels removes the fringes. As in the paper, a dropped channel becomes
+    Gaussian noise with 1/100 of the standard deviation of the kept channel (over the patch's
+    pixels); the paper's inputs are mean-subtracted, so its noise is centred on the mean, and
+    here it is centred on the kept channel's mean.
+
+    Args:
+        patches: ``[n, height, width, C]``.
+        keep: int ``[n]``, the channel to keep.
+        noise: ``[n, height, width, C]`` standard normal.
+
+    Returns:
+        ``[n, height, width, C]``, the dtype of ``patches``.
+    """
+    channels = patches.shape[-1]
+    mask = tf.one_hot(keep, channels, dtype=patches.dtype)[:, None, None, :]
+    kept = tf.reduce_sum(patches * mask, axis=-1, keepdims=True)
+    mean, variance = tf.nn.moments(tf.cast(kept, tf.float32), axes=[1, 2, 3], keepdims=True)
+    faint = tf.cast(mean + noise * (tf.sqrt(variance) / 100.0), patches.dtype)
+    return patches * mask + faint * (1 - mask)

@@ -198,6 +198,8 @@ def test_trains_from_its_config(tmp_path, monkeypatch):
         ({"head_hidden_dims": (0,)}, r"head_hidden_dims.*received \(0,\)"),
         ({"image_shape": IMAGE_SHAPE}, r"patch encoder takes inputs of size \(14, 14\)"),
         ({"image_shape": (14, 0, 1)}, r"image_shape.*received \(14, 0, 1\)"),
+        ({"color_drop": True}, r"`color_drop` must be None, True \(RGB images only\).*1 channel"),
+        ({"color_drop": "on"}, r"`color_drop`.*received 'on'"),
     ],
 )
 def test_bad_arguments_raise(kwargs, match):
@@ -213,3 +215,79 @@ def test_patch_encoder_with_image_shape_and_too_small_images():
     assert model.encoder.input_shape == (None, *IMAGE_SHAPE)
     with pytest.raises(ValueError, match="needs 13 pixels along the height .* have 10"):
         RelativePatchLocation(make_encoder((3, 3, 1)), image_shape=(10, 10, 1), jitter=1)
+
+
+# -------------------------------------------------------------------------- colour dropping
+RGB_SHAPE = (14, 14, 3)
+
+
+def make_rgb_model(**kwargs):
+    options = {"patch_size": 3, "gap": 1, "jitter": 1, "head_hidden_dims": (8,)}
+    encoder = backbones.SmallResNet(RGB_SHAPE, widths=(4, 8), synchronized_bn=True)
+    return RelativePatchLocation(encoder, synchronized_bn=True, **{**options, **kwargs})
+
+
+def make_rgb_data(steps=2, seed=0):
+    rng = np.random.default_rng(seed)
+    return {"views": (rng.random((steps * GLOBAL_BATCH, *RGB_SHAPE), dtype=np.float32),)}
+
+
+def test_drop_colors_keeps_one_channel_and_fills_the_others_with_faint_noise():
+    rng = np.random.default_rng(0)
+    patches = rng.random((4, 6, 6, 3), dtype=np.float32)
+    keep = np.array([0, 1, 2, 1], np.int32)
+    noise = rng.standard_normal((4, 6, 6, 3)).astype(np.float32)
+    dropped = patch_pairs.drop_colors(tf.constant(patches), tf.constant(keep), tf.constant(noise))
+    for i, channel in enumerate(keep):
+        kept = patches[i, ..., channel]
+        np.testing.assert_array_equal(dropped[i, ..., channel], kept)
+        for other in {0, 1, 2} - {channel}:
+            expected = kept.mean() + noise[i, ..., other] * kept.std() / 100
+            np.testing.assert_allclose(dropped[i, ..., other], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_every_patch_of_an_rgb_pair_keeps_its_own_channel():
+    model = make_rgb_model()
+    assert model.color_drop and model.get_config()["color_drop"] is True
+    view = tf.constant(make_rgb_data(steps=4)["views"][0])  # 32 images, 64 patches
+    seed = tf.constant([3, 4], tf.int32)
+    centre, neighbour, labels = model.make_pairs(view, seed)
+    plain_centre, plain_neighbour, plain_labels = make_rgb_model(color_drop=False).make_pairs(
+        view, seed
+    )
+    np.testing.assert_array_equal(labels, plain_labels)  # same pairs, only colours change
+    kept = []
+    for dropped, plain in ((centre, plain_centre), (neighbour, plain_neighbour)):
+        same = np.all(dropped.numpy() == plain.numpy(), axis=(1, 2))  # [n, 3]
+        assert np.all(same.sum(axis=1) == 1)  # exactly one channel survives per patch
+        spread = dropped.numpy().std(axis=(1, 2))
+        assert np.all(spread[~same] <= spread[same].repeat(2) / 100 * 2 + 1e-7)
+        kept.append(same.argmax(axis=1))
+    assert len(set(kept[0])) == 3 and np.any(kept[0] != kept[1])  # random per patch
+
+
+def test_grayscale_is_left_as_it_was():
+    model = make_model()
+    assert model.color_drop is False
+    view = tf.constant(make_data()["views"][0])
+    seed = tf.constant([1, 2], tf.int32)
+    centre, neighbour, labels = model.make_pairs(view, seed)
+    expected_labels, shifts = patch_pairs.sample_patch_pairs(len(view), seed, model.jitter)
+    expected = patch_pairs.cut_patch_pairs(
+        view, expected_labels, shifts, model.patch_size, model.gap
+    )
+    np.testing.assert_array_equal(labels, expected_labels)
+    np.testing.assert_array_equal(centre, expected[0])
+    np.testing.assert_array_equal(neighbour, expected[1])
+
+
+def test_two_replicas_equal_one_with_color_drop():
+    # Kept channels and noise are drawn for the global batch too (global_batch_draws).
+    testing.check_replica_equivalence(make_rgb_model, make_rgb_data(), GLOBAL_BATCH)
+
+
+def test_color_drop_survives_a_keras_round_trip(tmp_path):
+    restored = testing.check_save_load(
+        lambda: make_rgb_model(color_drop=False), make_rgb_data(), GLOBAL_BATCH, tmp_path
+    )
+    assert restored.color_drop is False
