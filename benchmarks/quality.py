@@ -155,6 +155,7 @@ def method_config(
     config.backbone_kwargs = {"widths": tuple(BACKBONE["widths"])}
     config.batch_size = batch
     config.epochs = epochs
+    config.train_steps = 0  # a shared budget in epochs, whatever the config says
     config.time_budget_minutes = minutes
     config.data.train_examples = train_examples
     # The per-epoch kNN probe while training: 10,000 labelled references (fewer in smoke runs).

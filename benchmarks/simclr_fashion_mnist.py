@@ -33,6 +33,8 @@ def benchmark_config(epochs, minutes, settings=()):
     spec.loader.exec_module(module)
     config = module.get_config()
     config.epochs = epochs
+    config.train_steps = 0  # a budget in epochs, not the demo's step count
+    config.batch_size = 128
     config.time_budget_minutes = minutes
     config.data.train_examples = None
     config.data.probe_train_examples = None  # the full 60k labelled train split

@@ -45,6 +45,9 @@ def default_config():
     # Optimisation.
     config.batch_size = 256
     config.epochs = 10
+    # Or a length in optimizer steps (with epochs=0): epochs = round(train_steps / steps per
+    # epoch), at least 1, so a recipe trains as long on a 2,000-image subset as on the full set.
+    config.train_steps = 0
     config.time_budget_minutes = placeholder(float)  # stop training after this many minutes
     config.optimizer = ml_collections.ConfigDict(
         {

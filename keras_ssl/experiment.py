@@ -254,15 +254,14 @@ def train(config, workdir, strategy=None, verbose=1):
     strategy = strategy or distribute.resolve()
     precision.set_policy(config.precision, strategy)
     steps_per_epoch = len(x_train) // config.batch_size
+    epochs = training_epochs(config, steps_per_epoch)
     with strategy.scope():
         model = build_model(config, x_train.shape[1:], strategy.num_replicas_in_sync)
         # Training data a method needs: Colorization's ab prior, DeepCluster's images to cluster.
         if hasattr(model, "adapt"):
             model.adapt(x_train)
         model.compile(
-            optimizer=build_optimizer(
-                config.optimizer, steps_per_epoch, config.epochs, config.batch_size
-            ),
+            optimizer=build_optimizer(config.optimizer, steps_per_epoch, epochs, config.batch_size),
             steps_per_execution=config.steps_per_execution,
             jit_compile=config.jit_compile,
         )
@@ -284,22 +283,21 @@ def train(config, workdir, strategy=None, verbose=1):
     clusters = callable(getattr(model, "predict_clusters", None))
     callbacks = [
         epoch_counter,
-        *_training_callbacks(config, workdir, probe_train, probe_test, clusters),
+        *_training_callbacks(config, epochs, workdir, probe_train, probe_test, clusters),
     ]
     logging.info(
-        "Training %s on %d images, batch %d, %d steps/epoch.",
+        "Training %s on %d images, batch %d, %d steps/epoch, %d epochs.",
         config.method,
         len(x_train),
         config.batch_size,
         steps_per_epoch,
+        epochs,
     )
     start = time.monotonic()
-    history = model.fit(
-        dataset, epochs=config.epochs, callbacks=callbacks, shuffle=False, verbose=verbose
-    )
+    history = model.fit(dataset, epochs=epochs, callbacks=callbacks, shuffle=False, verbose=verbose)
     minutes = (time.monotonic() - start) / 60
     _save_model(model, os.path.join(workdir, "model.keras"))
-    record = {"history": _plain(history.history), "train_minutes": minutes}
+    record = {"history": _plain(history.history), "train_minutes": minutes, "epochs": epochs}
     _write_json(os.path.join(workdir, "history.json"), record)
     evaluation.plot_training_curves(history.history, os.path.join(workdir, "training.png"))
     if config.export:
@@ -308,7 +306,26 @@ def train(config, workdir, strategy=None, verbose=1):
     return model, history.history
 
 
-def _training_callbacks(config, workdir, probe_train, probe_test, clusters=False):
+def training_epochs(config, steps_per_epoch):
+    """The epochs to train: ``config.epochs``, or ``config.train_steps`` in epochs (see config).
+
+    Raises:
+        ValueError: unless exactly one of ``epochs`` and ``train_steps`` is positive.
+    """
+    epochs, steps = config.epochs, config.train_steps
+    if epochs < 0 or steps < 0 or (epochs > 0) == (steps > 0):
+        raise ValueError(
+            f"Exactly one of config.epochs and config.train_steps must be positive (the other 0); "
+            f"received epochs={epochs!r}, train_steps={steps!r}. Fix: to train for N epochs pass "
+            "--config.epochs=N --config.train_steps=0; for N optimizer steps, "
+            "--config.train_steps=N --config.epochs=0."
+        )
+    if epochs:
+        return epochs
+    return max(1, round(steps / steps_per_epoch))
+
+
+def _training_callbacks(config, epochs, workdir, probe_train, probe_test, clusters=False):
     probes = config.probes
     # The backup is removed only after the model and export are written (see train), so an
     # interrupted or failed run always leaves its last good epoch to resume from.
@@ -331,7 +348,7 @@ def _training_callbacks(config, workdir, probe_train, probe_test, clusters=False
             probe_train,
             probe_test,
             every_n_epochs=probes.linear_every_epochs or None,
-            epochs_to_run=None if probes.linear_every_epochs else [config.epochs],
+            epochs_to_run=None if probes.linear_every_epochs else [epochs],
             probe_epochs=probes.linear_epochs,
         )
     )
@@ -344,7 +361,7 @@ def _training_callbacks(config, workdir, probe_train, probe_test, clusters=False
     if clusters:  # IIC, DeepCluster: unsupervised clustering accuracy on the probe test set
         callbacks.append(
             ssl_callbacks.ClusteringProbe(
-                *probe_test, every_n_epochs=probes.knn_every_epochs or config.epochs
+                *probe_test, every_n_epochs=probes.knn_every_epochs or epochs
             )
         )
     if config.time_budget_minutes:

@@ -15,6 +15,7 @@ TINY = [
     "--config.data.probe_test_examples=100",
     "--config.batch_size=64",
     "--config.epochs=2",  # epoch 1 has no linear probe value: nothing may print nan
+    "--config.train_steps=0",
     "--config.backbone_kwargs.widths=(4,8)",
     "--config.probes.linear_epochs=3",
 ]
@@ -37,6 +38,7 @@ def test_train_eval_export_from_the_shell(tmp_path):
     train = keras_ssl_cli("train", f"--config={CONFIG}", f"--workdir={workdir}", *TINY)
     assert train.returncode == 0, train.stderr[-3000:]
     assert "linear_accuracy: " in train.stdout  # the last epoch's probe is shown
+    assert "Run written to" in train.stderr and "fingerprint" not in train.stderr  # no TF INFO
     assert not re.search(r"\bnan\b", train.stdout + train.stderr, re.IGNORECASE)
     with open(os.path.join(workdir, "config.json")) as f:
         saved = json.load(f)

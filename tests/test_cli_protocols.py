@@ -16,6 +16,7 @@ TINY = [
     "--config.data.probe_test_examples=60",
     "--config.batch_size=64",
     "--config.epochs=1",
+    "--config.train_steps=0",
     "--config.backbone_kwargs.widths=(4,8)",
     "--config.probes.linear_epochs=3",
     "--config.probes.knn_every_epochs=0",

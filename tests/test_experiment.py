@@ -223,3 +223,31 @@ def test_weight_decay_skips_biases_and_normalisation():
             err_msg=variable.path,
             atol=1e-6,
         )
+
+
+@pytest.mark.parametrize(
+    ("steps_per_epoch", "epochs"), [(31, 90), (937, 3), (5000, 1), (2800, 1), (1400, 2)]
+)
+def test_train_steps_become_epochs_of_the_real_dataset(steps_per_epoch, epochs):
+    config = tiny_config(epochs=0, train_steps=2800)
+    assert experiment.training_epochs(config, steps_per_epoch) == epochs
+    assert experiment.training_epochs(tiny_config(), steps_per_epoch) == 2  # epochs as given
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"train_steps": 100}, {"epochs": 0}, {"epochs": 0, "train_steps": -5}, {"epochs": -1}],
+)
+def test_a_bad_training_length_is_a_clear_error(changes):
+    config = tiny_config(**changes)
+    received = f"received epochs={config.epochs}, train_steps={config.train_steps}"
+    with pytest.raises(ValueError, match=rf"Exactly one of config.epochs and .*{received}.*Fix"):
+        experiment.training_epochs(config, 10)
+
+
+def test_a_step_budget_trains_the_epochs_it_gives(tmp_path):
+    config = tiny_config(epochs=0, train_steps=8)  # 256 images / 64 = 4 steps per epoch
+    _, history = experiment.train(config, str(tmp_path), verbose=0)
+    assert len(history["loss"]) == 2
+    with open(tmp_path / "history.json") as f:
+        assert json.load(f)["epochs"] == 2

@@ -30,6 +30,7 @@ ARGS = [
     "--config.backbone_kwargs.widths=(4,8)",
     "--config.batch_size=32",
     "--config.epochs=6",
+    "--config.train_steps=0",  # (the simclr demo config counts steps)
     "--config.time_budget_minutes=60",
     "--config.deterministic=True",
     "--config.precision=float32",
