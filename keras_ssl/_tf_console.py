@@ -9,17 +9,23 @@ and its devices are listed, then writes back every line that is not one of those
 warnings and errors still reach the console. ``TF_CPP_MIN_LOG_LEVEL`` defaults to 1 (no C++ INFO
 lines later, e.g. XLA's "Compiled cluster" notice) unless it is set.
 
+The CLI also drops the INFO lines that TensorFlow's Python code logs through absl (SavedModel
+export notices such as "Writing fingerprint"), keeping keras_ssl's own INFO lines and every
+warning (:func:`only_own_info_lines`).
+
 ``KERAS_SSL_TF_LOGS=1`` turns all of this off. This module imports nothing heavy: it runs
 before TensorFlow is imported.
 """
 
 import contextlib
+import logging
 import os
 import re
 import sys
 import tempfile
 
 OPT_IN_VARIABLE = "KERAS_SSL_TF_LOGS"
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 _NOISE = re.compile(
     r"^(?:"
@@ -33,6 +39,19 @@ _NOISE = re.compile(
 def wants_tf_logs():
     """True when the user asked for TensorFlow's own console output (``KERAS_SSL_TF_LOGS=1``)."""
     return os.environ.get(OPT_IN_VARIABLE, "").strip().lower() in ("1", "true", "yes")
+
+
+class _OwnInfoLines(logging.Filter):
+    """Passes warnings and above, and INFO records logged from inside the keras_ssl package."""
+
+    def filter(self, record):
+        return record.levelno >= logging.WARNING or record.pathname.startswith(_PACKAGE_DIR)
+
+
+def only_own_info_lines(handler):
+    """Makes ``handler`` (the absl handler) drop other packages' INFO records (no-op on opt-in)."""
+    if not wants_tf_logs() and not any(isinstance(f, _OwnInfoLines) for f in handler.filters):
+        handler.addFilter(_OwnInfoLines())
 
 
 def unwanted(line):

@@ -1,7 +1,7 @@
 """``keras-ssl``: train, evaluate and export self-supervised models from config files.
 
     keras-ssl train  --config configs/simclr_fashion_mnist.py --workdir runs/simclr \\
-                     [--config.batch_size=512 --config.epochs=100 ...] \\
+                     [--config.batch_size=512 --config.train_steps=20000 ...] \\
                      [--strategy=auto|cpu|mirrored|multi_worker|tpu --tpu=NAME]
     keras-ssl eval   --workdir runs/simclr [--baselines]
                      [--protocol=linear|knn|finetune|fractions|embedding|segmentation|all
@@ -53,9 +53,10 @@ def main(argv):
         raise app.UsageError("--workdir is required.")
     import tensorflow as tf  # imported late: TensorFlow is slow to load
 
-    from keras_ssl import distribute, experiment
+    from keras_ssl import _tf_console, distribute, experiment
 
     tf.get_logger().setLevel("ERROR")  # keep TensorFlow's own INFO lines out of the output
+    _tf_console.only_own_info_lines(logging.get_absl_handler())  # and those it logs via absl
 
     workdir = os.path.abspath(_WORKDIR.value)
     if command == "train":

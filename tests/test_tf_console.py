@@ -1,5 +1,6 @@
 """TensorFlow's start-up notices stay off the console; real messages and the opt-in do not."""
 
+import logging
 import os
 import re
 import subprocess
@@ -68,3 +69,24 @@ def test_importing_keras_ssl_is_silent_and_the_variable_opts_back_in():
     plain = _stderr_of("import tensorflow as tf; tf.config.list_physical_devices()")
     opted_in = _stderr_of("import keras_ssl", **{_tf_console.OPT_IN_VARIABLE: "1"})
     assert _shape(opted_in) == _shape(plain)  # exactly TensorFlow's own output
+
+
+def _record(pathname, level):
+    return logging.LogRecord("absl", level, pathname, 1, "message", None, None)
+
+
+def test_the_cli_handler_keeps_own_info_lines_and_all_warnings(monkeypatch):
+    monkeypatch.delenv(_tf_console.OPT_IN_VARIABLE, raising=False)
+    handler = logging.StreamHandler()
+    _tf_console.only_own_info_lines(handler)
+    _tf_console.only_own_info_lines(handler)  # idempotent
+    assert len(handler.filters) == 1
+    own = os.path.join(os.path.dirname(_tf_console.__file__), "experiment.py")
+    tensorflow = "/venv/site-packages/tensorflow/python/saved_model/fingerprinting_utils.py"
+    assert handler.filter(_record(own, logging.INFO))
+    assert not handler.filter(_record(tensorflow, logging.INFO))
+    assert handler.filter(_record(tensorflow, logging.WARNING))
+    monkeypatch.setenv(_tf_console.OPT_IN_VARIABLE, "1")
+    opted_in = logging.StreamHandler()
+    _tf_console.only_own_info_lines(opted_in)
+    assert opted_in.filters == []

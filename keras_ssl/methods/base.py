@@ -250,6 +250,10 @@ class SSLMethod(keras.Model):
         accepted batch form, or a NumPy array of images (``y`` then holds optional labels).
         """
         self._check_fit_input(x, batch_size)
+        if isinstance(x, tf.data.Dataset):
+            # Keras ignores shuffle for datasets (they shuffle themselves) but warns about its
+            # own default shuffle=True on every fit; an explicit shuffle=True still warns.
+            kwargs.setdefault("shuffle", False)
         callbacks = kwargs.pop("callbacks", None)
         planner = _PlanSchedules()
         if isinstance(callbacks, keras.callbacks.CallbackList):

@@ -1,5 +1,7 @@
 """SSLMethod's shared behaviour: synchronised BatchNorm by default on several replicas."""
 
+import warnings
+
 import keras
 import numpy as np
 import pytest
@@ -114,3 +116,15 @@ def test_per_replica_batch_norm_does_not_equal_one_device():
         testing.check_replica_equivalence(
             lambda: make_byol(synchronized_bn=False), make_views(), GLOBAL_BATCH, atol=1e-4
         )
+
+
+def test_fit_on_a_dataset_triggers_no_python_warning():
+    model = make_simclr()
+    model.compile(optimizer="adam")
+    images = tf.data.Dataset.from_tensor_slices(make_views()["views"][0]).batch(GLOBAL_BATCH)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(images, epochs=1, verbose=0)
+    assert [str(w.message) for w in caught] == []
+    with pytest.warns(UserWarning, match="`shuffle=True` was passed"):  # the user's own choice
+        model.fit(images, epochs=1, verbose=0, shuffle=True)
