@@ -1,6 +1,14 @@
 """Losses: pure functions of tensors and thin ``keras.losses.Loss`` wrappers."""
 
-from keras_ssl.losses.contrastive import InfoNCE, NTXent, info_nce, nt_xent
+from keras_ssl.losses.adversarial import (
+    BiGANLoss,
+    bigan_discriminator_loss,
+    bigan_generator_loss,
+    discriminator_loss,
+    generator_adversarial_loss,
+)
+from keras_ssl.losses.classification import RebalancedCrossEntropy, rebalanced_cross_entropy
+from keras_ssl.losses.contrastive import InfoNCE, NTXent, cpc_info_nce, info_nce, nt_xent
 from keras_ssl.losses.distillation import DINOLoss, dino_loss, teacher_probabilities
 from keras_ssl.losses.metric_learning import (
     ContrastiveMargin,
@@ -11,6 +19,13 @@ from keras_ssl.losses.metric_learning import (
     triplet_margin,
 )
 from keras_ssl.losses.mutual_information import IICLoss, iic_joint, iic_loss
+from keras_ssl.losses.reconstruction import (
+    ReconstructionNLL,
+    gaussian_kl,
+    masked_reconstruction_loss,
+    reconstruction_loss,
+    reconstruction_nll,
+)
 from keras_ssl.losses.redundancy import (
     BarlowTwinsLoss,
     VICRegLoss,
@@ -28,6 +43,19 @@ from keras_ssl.losses.regression import (
 )
 
 __all__ = [
+    "BiGANLoss",
+    "RebalancedCrossEntropy",
+    "ReconstructionNLL",
+    "bigan_discriminator_loss",
+    "bigan_generator_loss",
+    "cpc_info_nce",
+    "discriminator_loss",
+    "gaussian_kl",
+    "generator_adversarial_loss",
+    "masked_reconstruction_loss",
+    "rebalanced_cross_entropy",
+    "reconstruction_loss",
+    "reconstruction_nll",
     "BarlowTwinsLoss",
     "DINOLoss",
     "IICLoss",

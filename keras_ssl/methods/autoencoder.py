@@ -8,39 +8,12 @@ from keras_ssl import distribute
 from keras_ssl.augment.seeds import canonical_seed
 from keras_ssl.backbones.decoder import ConvDecoder
 from keras_ssl.images import check_image_batch, to_float_images
+from keras_ssl.losses.reconstruction import reconstruction_loss
 from keras_ssl.methods.base import SSLMethod
 from keras_ssl.methods.step_random import new_seed, step_seed, this_replica_rows
 from keras_ssl.pretext.noise import check_noise, corrupt
 
 RECONSTRUCTION_LOSSES = ("mse", "bce")
-
-
-def reconstruction_loss(images, outputs, loss="mse"):
-    """Per-example reconstruction loss, averaged over pixels and channels.
-
-    ``"mse"``: mean of ``(x - x_hat)^2``; ``"bce"``: mean binary cross-entropy
-    ``-[x log s(o) + (1 - x) log(1 - s(o))]`` of the targets ``x`` in ``[0, 1]`` and the
-    decoder's logits ``o`` (``s`` = sigmoid), Vincent et al.'s loss for inputs in ``[0, 1]``.
-
-    Args:
-        images: clean target images ``[batch, H, W, C]`` in ``[0, 1]``.
-        outputs: reconstructions ``[batch, H, W, C]`` for ``"mse"``, logits for ``"bce"``.
-        loss: ``"mse"`` or ``"bce"``.
-
-    Returns:
-        float32 ``[batch]``.
-
-    References:
-        Vincent et al. 2008, "Extracting and Composing Robust Features with Denoising
-        Autoencoders", https://doi.org/10.1145/1390156.1390294
-    """
-    images = tf.cast(images, tf.float32)
-    outputs = tf.cast(outputs, tf.float32)
-    if loss == "mse":
-        per_pixel = tf.square(images - outputs)
-    else:
-        per_pixel = tf.nn.sigmoid_cross_entropy_with_logits(labels=images, logits=outputs)
-    return tf.reduce_mean(per_pixel, axis=[1, 2, 3])
 
 
 def check_batch_size(batch_size):
@@ -83,6 +56,8 @@ class DenoisingAutoencoder(SSLMethod):
             and ``.keras`` files restore it.
         probe_classes: classes of the online linear probe, or ``None``.
     """
+
+    default_preset = "identity"
 
     def __init__(
         self,
@@ -130,12 +105,6 @@ class DenoisingAutoencoder(SSLMethod):
             trainable=False,
             name="noise_seed",
         )
-        self.build()
-
-    def default_augmenter(self):
-        from keras_ssl.augment import presets
-
-        return presets.identity(self.image_shape)
 
     def corrupt(self, images, seed):
         """Corrupts ``images`` (float, this replica's rows) with the method's noise.

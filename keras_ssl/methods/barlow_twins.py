@@ -75,7 +75,6 @@ class BarlowTwins(ProjectedViewsMethod):
         check_barlow_twins_arguments(redundancy_weight, epsilon)
         self.redundancy_weight = redundancy_weight
         self.epsilon = epsilon
-        self.build()
 
     def compute_ssl_loss(self, views, training):
         check_two_views(views, "Barlow Twins")

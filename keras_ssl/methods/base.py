@@ -14,6 +14,8 @@ of whatever data the model is fit on, the compiled (XLA, distributed) step reads
 plan, and a checkpoint restores it.
 """
 
+import functools
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -60,6 +62,18 @@ class SSLMethod(keras.Model):
     #: Whether BatchNorm is synchronised across replicas by default (``synchronized_bn=None``)
     #: for this method (global-batch statistics); MoCo's shuffle-BN needs per-replica ones.
     synchronize_batch_norm = True
+
+    #: The augmentation used when no ``augmenter`` is given: a name in
+    #: ``keras_ssl.augment.PRESETS``, called with the encoder's input shape and
+    #: :attr:`default_preset_kwargs` (methods whose default depends on arguments override
+    #: :meth:`default_augmenter`).
+    default_preset = "simclr"
+    default_preset_kwargs = {}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            cls.__init__ = _building_init(cls.__dict__["__init__"])
 
     def __init__(self, encoder, augmenter=None, probe_classes=None, synchronized_bn=None, **kwargs):
         super().__init__(**kwargs)
@@ -113,10 +127,10 @@ class SSLMethod(keras.Model):
 
     # ----------------------------------------------------------------- hooks for subclasses
     def default_augmenter(self):
-        """The augmentation preset used when no ``augmenter`` is given."""
-        from keras_ssl.augment import presets
+        """The augmenter used when no ``augmenter`` is given (:attr:`default_preset`)."""
+        from keras_ssl.augment import PRESETS
 
-        return presets.simclr(self.image_shape)
+        return PRESETS[self.default_preset](self.image_shape, **self.default_preset_kwargs)
 
     def build_heads(self, feature_shape):
         """Builds the method's own layers; ``feature_shape`` is ``(None, D)``."""
@@ -448,3 +462,27 @@ def _flat_labels(labels):
             f"shape {tuple(labels.shape)}. Fix: pass integer class ids (not one-hot)."
         )
     return tf.cast(labels, tf.int32)
+
+
+def _building_init(init):
+    """Wraps a method class's ``__init__`` so that the outermost one ends with ``build()``.
+
+    Methods are fully built when constructed (heads, teacher copies, synchronised BatchNorm;
+    see :meth:`SSLMethod.build`). A subclass ``__init__`` creates its layers after
+    ``super().__init__``, so the build must come after the most derived ``__init__``: each
+    class's ``__init__`` is wrapped, and only the outermost call builds.
+    """
+
+    @functools.wraps(init)
+    def __init__(self, *args, **kwargs):
+        outermost = not self.__dict__.get("_constructing", False)
+        object.__setattr__(self, "_constructing", True)  # untracked by Keras
+        try:
+            init(self, *args, **kwargs)
+        finally:
+            if outermost:
+                object.__setattr__(self, "_constructing", False)
+        if outermost and not self.built:
+            self.build()
+
+    return __init__

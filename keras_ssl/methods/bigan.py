@@ -6,7 +6,9 @@ import tensorflow as tf
 from keras_ssl import distribute
 from keras_ssl.backbones.decoder import ConvDecoder
 from keras_ssl.images import check_image_batch, to_float_images
-from keras_ssl.methods.base import SSLMethod
+from keras_ssl.layers.discriminators import JointDiscriminator
+from keras_ssl.losses.adversarial import bigan_discriminator_loss, bigan_generator_loss
+from keras_ssl.methods.adversarial import AdversarialMethod, apply_gradients
 from keras_ssl.methods.step_random import (
     NOISE_DISTRIBUTIONS,
     draw_noise,
@@ -16,116 +18,15 @@ from keras_ssl.methods.step_random import (
 )
 from keras_ssl.methods.vae import _check_positive_int, _check_single_view
 
-ROLES = ("discriminator", "generator")
-
-
 # ------------------------------------------------------------------------------ losses
-def bigan_discriminator_loss(real_logits, fake_logits):
-    """The discriminator's GAN loss on joint pairs: ``-log D(x, E(x)) - log(1 - D(G(z), z))``.
-
-    With ``D = sigmoid(logit)`` this is ``softplus(-real_logit) + softplus(fake_logit)``: the
-    binary cross-entropy of calling encoder pairs ``(x, E(x))`` real and generator pairs
-    ``(G(z), z)`` fake.
-
-    Args:
-        real_logits: ``[batch]`` or ``[batch, 1]`` logits of ``D(x, E(x))``.
-        fake_logits: ``[batch]`` or ``[batch, 1]`` logits of ``D(G(z), z)``.
-
-    Returns:
-        float32 ``[batch]``.
-
-    References:
-        Donahue et al. 2016, "Adversarial Feature Learning", https://arxiv.org/abs/1605.09782
-    """
-    real, fake = _flat_logits(real_logits), _flat_logits(fake_logits)
-    return tf.nn.softplus(-real) + tf.nn.softplus(fake)
-
-
-def bigan_generator_loss(real_logits, fake_logits):
-    """The encoder's and generator's non-saturating loss: ``-log(1 - D(x, E(x))) - log
-    D(G(z), z)``, i.e. ``softplus(real_logit) + softplus(-fake_logit)``.
-
-    The discriminator's labels inverted (Goodfellow et al. 2014's non-saturating heuristic, which
-    BiGAN uses for both E and G): the encoder tries to make its pairs look generated and the
-    generator to make its pairs look encoded. Equal to
-    ``bigan_discriminator_loss(fake_logits, real_logits)``.
-
-    Args:
-        real_logits: ``[batch]`` or ``[batch, 1]`` logits of ``D(x, E(x))``.
-        fake_logits: ``[batch]`` or ``[batch, 1]`` logits of ``D(G(z), z)``.
-
-    Returns:
-        float32 ``[batch]``.
-
-    References:
-        Donahue et al. 2016, "Adversarial Feature Learning", https://arxiv.org/abs/1605.09782
-        (Sec. 3.4); Goodfellow et al. 2014, https://arxiv.org/abs/1406.2661
-    """
-    real, fake = _flat_logits(real_logits), _flat_logits(fake_logits)
-    return tf.nn.softplus(real) + tf.nn.softplus(-fake)
-
-
-@keras.saving.register_keras_serializable(package="keras_ssl")
-class BiGANLoss(keras.losses.Loss):
-    """BiGAN's discriminator or generator loss as a Keras loss: ``loss(real_logits,
-    fake_logits)``; ``role`` is ``"discriminator"`` or ``"generator"``."""
-
-    def __init__(self, role="discriminator", name="bigan_loss", **kwargs):
-        super().__init__(name=name, **kwargs)
-        if role not in ROLES:
-            raise ValueError(
-                f"`role` must be one of {ROLES}; received {role!r}. Fix: pass 'discriminator' "
-                "or 'generator'."
-            )
-        self.role = role
-
-    def call(self, y_true, y_pred):
-        if self.role == "discriminator":
-            return bigan_discriminator_loss(y_true, y_pred)
-        return bigan_generator_loss(y_true, y_pred)
-
-    def get_config(self):
-        return {**super().get_config(), "role": self.role}
-
-
-def _flat_logits(logits):
-    logits = tf.cast(logits, tf.float32)
-    if logits.shape.rank == 2:
-        logits = tf.squeeze(logits, axis=-1)
-    return logits
 
 
 # ----------------------------------------------------------------------- discriminator
-def JointDiscriminator(image_shape, latent_dim, widths=(32, 64), hidden_dim=256, name="d"):
-    """BiGAN's discriminator ``D(x, z)`` on joint pairs: logits ``[batch, 1]``.
-
-    ``x`` goes through stride-2 4x4 convolutions with LeakyReLU(0.2), ``z`` through a Dense
-    layer with LeakyReLU, and their concatenation through a hidden Dense layer to one logit
-    (the paper's permutation-invariant MNIST discriminator, with convolutions for ``x``). No
-    BatchNorm: the real and generated pairs go through D in one batch, and batch statistics
-    would let D tell them apart by their mix.
-    """
-    images = keras.Input(image_shape, name="images")
-    codes = keras.Input((latent_dim,), name="codes")
-    x = images
-    for index, filters in enumerate(widths):
-        x = keras.layers.Conv2D(filters, 4, strides=2, padding="same", name=f"{name}_conv{index}")(
-            x
-        )
-        x = keras.layers.LeakyReLU(0.2, name=f"{name}_lrelu{index}")(x)
-    x = keras.layers.Flatten(name=f"{name}_flatten")(x)
-    z = keras.layers.Dense(hidden_dim, name=f"{name}_code_fc")(codes)
-    z = keras.layers.LeakyReLU(0.2, name=f"{name}_code_lrelu")(z)
-    joint = keras.layers.Concatenate(name=f"{name}_joint")([x, z])
-    joint = keras.layers.Dense(hidden_dim, name=f"{name}_joint_fc")(joint)
-    joint = keras.layers.LeakyReLU(0.2, name=f"{name}_joint_lrelu")(joint)
-    logits = keras.layers.Dense(1, name=f"{name}_logit")(joint)
-    return keras.Model([images, codes], logits, name=name)
 
 
 # ------------------------------------------------------------------------------ method
 @keras.saving.register_keras_serializable(package="keras_ssl")
-class BiGAN(SSLMethod):
+class BiGAN(AdversarialMethod):
     """BiGAN (Donahue et al. 2016, "Adversarial Feature Learning",
     https://arxiv.org/abs/1605.09782).
 
@@ -158,6 +59,8 @@ class BiGAN(SSLMethod):
             checkpoints and ``.keras`` files restore it.
         probe_classes: classes of the online linear probe (on ``E(x)``), or ``None``.
     """
+
+    default_preset = "identity"
 
     loss_terms = ("loss", "discriminator_loss", "generator_loss")
 
@@ -230,13 +133,6 @@ class BiGAN(SSLMethod):
             trainable=False,
             name="noise_seed",
         )
-        self.discriminator_optimizer = None
-        self.build()
-
-    def default_augmenter(self):
-        from keras_ssl.augment import presets
-
-        return presets.identity(self.image_shape)
 
     def build_heads(self, feature_shape):
         self.latent_head.build((None, self.encoder_dim))
@@ -251,73 +147,8 @@ class BiGAN(SSLMethod):
         """``E``: images -> latent codes ``[batch, latent_dim]`` (BiGAN's representation)."""
         return self.latent_encoder
 
-    # -------------------------------------------------------------------- optimisers
-    def compile(self, optimizer=None, discriminator_optimizer=None, **kwargs):
-        """Configures training with one optimizer per player.
-
-        Args:
-            optimizer: optimizer of the encoder, the generator (and the online probe); ``None``
-                is the paper's ``Adam(2e-4, beta_1=0.5)``.
-            discriminator_optimizer: optimizer of the discriminator; ``None`` is a fresh
-                optimizer with ``optimizer``'s configuration (so config-driven training, which
-                passes one optimizer, works unchanged).
-            **kwargs: the other ``keras.Model.compile`` arguments (``jit_compile``,
-                ``steps_per_execution``, ...).
-        """
-        if optimizer is None:
-            optimizer = keras.optimizers.Adam(2e-4, beta_1=0.5)
-        super().compile(optimizer=optimizer, **kwargs)
-        if discriminator_optimizer is None:
-            main = self.optimizer
-            if isinstance(main, keras.optimizers.LossScaleOptimizer):
-                main = main.inner_optimizer
-            config = dict(main.get_config(), name=f"discriminator_{main.name}")
-            discriminator_optimizer = type(main).from_config(config)
-        else:
-            discriminator_optimizer = keras.optimizers.get(discriminator_optimizer)
-        # Its configuration (not the object): compile_from_config rebuilds it on load.
-        self._discriminator_optimizer_config = keras.saving.serialize_keras_object(
-            discriminator_optimizer
-        )
-        if self.dtype_policy.name == "mixed_float16" and not isinstance(
-            discriminator_optimizer, keras.optimizers.LossScaleOptimizer
-        ):
-            discriminator_optimizer = keras.optimizers.LossScaleOptimizer(
-                discriminator_optimizer, name="discriminator_loss_scale_optimizer"
-            )
-        # A model attribute: `.keras` files and checkpoints save and restore its slots.
-        self.discriminator_optimizer = discriminator_optimizer
-
-    def get_compile_config(self):
-        config = super().get_compile_config()
-        if config:
-            config["discriminator_optimizer"] = self._discriminator_optimizer_config
-        return config
-
-    def compile_from_config(self, config):
-        config = keras.saving.deserialize_keras_object(config)
-        self.compile(**config)
-        if self.built:
-            self._build_optimizers()
-
-    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        if self.optimizer is not None:
-            with self.distribute_strategy.scope():
-                self._build_optimizers()
-
-    def _build_optimizers(self):
-        # Each optimizer is built on the variables it updates, so its slots (and what a
-        # `.keras` file holds for it) match the variables passed to `apply` in train_step.
-        if not self.optimizer.built:
-            self.optimizer.build(self._player_variables()[0])
-        if not self.discriminator_optimizer.built:
-            self.discriminator_optimizer.build(self._player_variables()[1])
-
-    def _player_variables(self):
-        """``(encoder/generator/probe variables, discriminator variables)``."""
-        discriminator = self.discriminator.trainable_variables
-        ids = {id(v) for v in discriminator}
-        return [v for v in self.trainable_variables if id(v) not in ids], discriminator
+    def default_optimizer(self):
+        return keras.optimizers.Adam(2e-4, beta_1=0.5)  # the paper's
 
     # ------------------------------------------------------------------------ steps
     def encode(self, images, training=False):
@@ -353,7 +184,7 @@ class BiGAN(SSLMethod):
 
     def train_step(self, data):
         views, labels = self.unpack_batch(data)
-        players, discriminator = self._player_variables()
+        players, discriminator = self.player_variables()
         replicas = distribute.num_replicas()
         with tf.GradientTape(persistent=True) as tape:
             terms, features = self.compute_ssl_loss(views, training=True)
@@ -368,8 +199,8 @@ class BiGAN(SSLMethod):
         player_gradients = tape.gradient(scaled, players)
         discriminator_gradients = tape.gradient(scaled_discriminator, discriminator)
         del tape
-        _apply(self.discriminator_optimizer, discriminator_gradients, discriminator)
-        _apply(self.optimizer, player_gradients, players)
+        apply_gradients(self.discriminator_optimizer, discriminator_gradients, discriminator)
+        apply_gradients(self.optimizer, player_gradients, players)
         self.after_optimizer_step()
         self._update_loss_trackers(terms)
         return self._step_logs()
@@ -402,8 +233,3 @@ class BiGAN(SSLMethod):
             "discriminator_hidden_dim": self.discriminator_hidden_dim,
             "seed": self.seed,
         }
-
-
-def _apply(optimizer, gradients, variables):
-    pairs = [(g, v) for g, v in zip(gradients, variables) if g is not None]
-    optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])

@@ -3,7 +3,6 @@
 import keras
 import tensorflow as tf
 
-from keras_ssl.augment import presets
 from keras_ssl.layers import MLPHead
 from keras_ssl.losses.regression import normalized_mse
 from keras_ssl.methods.momentum import MomentumMethod
@@ -57,6 +56,8 @@ class BYOL(MomentumMethod):
         probe_classes: classes of the online linear probe, or ``None``.
     """
 
+    default_preset = "byol"
+
     def __init__(
         self,
         encoder,
@@ -107,10 +108,6 @@ class BYOL(MomentumMethod):
             if use_predictor
             else None
         )
-        self.build()
-
-    def default_augmenter(self):
-        return presets.byol(self.image_shape)
 
     def build_heads(self, feature_shape):
         self.projector.build(feature_shape)

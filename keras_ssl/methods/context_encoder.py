@@ -8,73 +8,13 @@ from keras_ssl import distribute
 from keras_ssl.augment.seeds import canonical_seed
 from keras_ssl.backbones.decoder import ConvDecoder
 from keras_ssl.images import check_image_batch, to_float_images
+from keras_ssl.layers.discriminators import ConvDiscriminator
+from keras_ssl.losses.adversarial import discriminator_loss, generator_adversarial_loss
+from keras_ssl.losses.reconstruction import masked_reconstruction_loss
+from keras_ssl.methods.adversarial import AdversarialMethod, apply_gradients
 from keras_ssl.methods.autoencoder import check_batch_size
-from keras_ssl.methods.base import SSLMethod
 from keras_ssl.methods.step_random import new_seed, step_seed, this_replica_rows
 from keras_ssl.pretext import masks as masks_lib
-
-
-def masked_reconstruction_loss(images, predictions, masks, overlap=4, overlap_weight=10.0):
-    """Per-example squared error over the predicted region, the hole ``1 - B`` plus a border
-    of ``overlap`` context pixels around it whose errors count ``overlap_weight`` times, divided
-    by the number of values in that region: ``sum(W * (x - F)^2) / (|hole + border| * C)``
-    with ``W = 1`` in the hole, ``overlap_weight`` on the border, 0 elsewhere.
-
-    ``overlap=0`` is eq. (1), the mean squared error over the missing values.
-
-    Args:
-        images: original images ``[batch, H, W, C]``.
-        predictions: the decoder's images ``[batch, H, W, C]``.
-        masks: ``B`` ``[batch, H, W, 1]``, 1 = kept (context), 0 = dropped.
-        overlap: int >= 0, width in pixels of the context border predicted too (released code:
-            ``overlapPred=4``).
-        overlap_weight: weight of the border's errors (released code: ``overlapL2Weight = 10``).
-
-    Returns:
-        float32 ``[batch]`` (0 for an image with nothing dropped).
-
-    References:
-        Pathak et al. 2016, "Context Encoders: Feature Learning by Inpainting", eq. (1) and
-        section 5.1, https://arxiv.org/abs/1604.07379; pathak22/context-encoder ``train.lua``.
-    """
-    images, predictions = tf.cast(images, tf.float32), tf.cast(predictions, tf.float32)
-    holes = 1.0 - tf.cast(masks, tf.float32)
-    border = masks_lib.overlap_border(masks, overlap)
-    weights = holes + overlap_weight * border
-    squared = tf.reduce_sum(weights * tf.square(images - predictions), axis=[1, 2, 3])
-    channels = tf.cast(tf.shape(images)[-1], tf.float32)
-    count = tf.reduce_sum(holes + border, axis=[1, 2, 3]) * channels
-    return tf.math.divide_no_nan(squared, count)
-
-
-def discriminator_loss(real_logits, fake_logits):
-    """Per-example GAN discriminator loss ``-[log D(x) + log(1 - D(x_fake))]`` from logits."""
-    real = tf.nn.sigmoid_cross_entropy_with_logits(tf.ones_like(real_logits), real_logits)
-    fake = tf.nn.sigmoid_cross_entropy_with_logits(tf.zeros_like(fake_logits), fake_logits)
-    return tf.reduce_sum(real + fake, axis=-1)
-
-
-def generator_adversarial_loss(fake_logits):
-    """Per-example non-saturating generator loss ``-log D(x_fake)`` from logits."""
-    losses = tf.nn.sigmoid_cross_entropy_with_logits(tf.ones_like(fake_logits), fake_logits)
-    return tf.reduce_sum(losses, axis=-1)
-
-
-def ConvDiscriminator(image_shape, widths=(32, 64), name="discriminator"):
-    """A small DCGAN-style discriminator: stride-2 4x4 convolutions with LeakyReLU(0.2) and a
-    linear layer to one logit. No BatchNorm, so its statistics never mix real and inpainted
-    images and replicas need no synchronisation."""
-    images = keras.Input(image_shape, name="images")
-    x = images
-    for index, filters in enumerate(widths):
-        x = keras.layers.Conv2D(filters, 4, strides=2, padding="same", name=f"{name}_conv{index}")(
-            x
-        )
-        x = keras.layers.LeakyReLU(0.2, name=f"{name}_lrelu{index}")(x)
-    x = keras.layers.Flatten(name=f"{name}_flatten")(x)
-    logits = keras.layers.Dense(1, name=f"{name}_logit")(x)
-    return keras.Model(images, logits, name=name)
-
 
 #: The paper's fill value: the ImageNet mean, (117, 104, 123) / 255 per RGB channel
 #: (released code, ``train.lua``: ``2*117/255-1`` etc. in its [-1, 1] scale).
@@ -84,7 +24,7 @@ IMAGENET_MEAN_GREY = (0.299 * 117 + 0.587 * 104 + 0.114 * 123) / 255
 
 
 @keras.saving.register_keras_serializable(package="keras_ssl")
-class ContextEncoder(SSLMethod):
+class ContextEncoder(AdversarialMethod):
     """Context encoder (Pathak et al. 2016, "Context Encoders: Feature Learning by Inpainting",
     https://arxiv.org/abs/1604.07379; released code pathak22/context-encoder).
 
@@ -144,6 +84,8 @@ class ContextEncoder(SSLMethod):
         seed: int seed of the random masks (``None``: random); kept in a variable.
         probe_classes: classes of the online linear probe (fed the codes of the context).
     """
+
+    default_preset = "identity"
 
     loss_terms = ("loss", "reconstruction_loss", "adversarial_loss", "discriminator_loss")
 
@@ -211,7 +153,6 @@ class ContextEncoder(SSLMethod):
             name="decoder",
         )
         self.discriminator = ConvDiscriminator(self.region_shape, self.discriminator_widths)
-        self.discriminator_optimizer = None
         self.mask_seed = self.add_weight(
             shape=(2,),
             dtype="int32",
@@ -219,7 +160,6 @@ class ContextEncoder(SSLMethod):
             trainable=False,
             name="mask_seed",
         )
-        self.build()
 
     def _check_region_masks(self, region_masks):
         if self.mask != "random_region":
@@ -294,57 +234,6 @@ class ContextEncoder(SSLMethod):
         mean = (total / count).astype(np.float32)
         self.fill.assign(mean)
         return mean
-
-    def default_augmenter(self):
-        from keras_ssl.augment import presets
-
-        return presets.identity(self.image_shape)
-
-    # ------------------------------------------------------------------------ optimizers
-    def compile(self, optimizer="rmsprop", discriminator_optimizer=None, **kwargs):
-        """``keras.Model.compile`` plus the discriminator's optimizer.
-
-        Args:
-            optimizer: the encoder and decoder's optimizer.
-            discriminator_optimizer: the discriminator's optimizer; ``None`` uses a fresh copy
-                of ``optimizer`` (same class and settings, its own slots).
-            **kwargs: the other ``keras.Model.compile`` arguments.
-        """
-        super().compile(optimizer=optimizer, **kwargs)
-        if discriminator_optimizer is None:
-            discriminator_optimizer = keras.optimizers.deserialize(
-                keras.optimizers.serialize(self.optimizer)
-            )
-        self.discriminator_optimizer = keras.optimizers.get(discriminator_optimizer)
-
-    def get_compile_config(self):
-        config = super().get_compile_config()
-        if config and self.discriminator_optimizer is not None:
-            config["discriminator_optimizer"] = keras.saving.serialize_keras_object(
-                self.discriminator_optimizer
-            )
-        return config
-
-    def compile_from_config(self, config):
-        config = keras.saving.deserialize_keras_object(config)
-        self.compile(**config)
-        if self.built:
-            self._build_optimizers()
-
-    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        self._build_optimizers()
-
-    def _build_optimizers(self):
-        with self.distribute_strategy.scope():
-            if self.optimizer is not None and not self.optimizer.built:
-                self.optimizer.build(self._generator_variables())
-            optimizer = self.discriminator_optimizer
-            if optimizer is not None and not optimizer.built:
-                optimizer.build(self.discriminator.trainable_variables)
-
-    def _generator_variables(self):
-        excluded = {id(v) for v in self.discriminator.trainable_variables}
-        return [v for v in self.trainable_variables if id(v) not in excluded]
 
     # ----------------------------------------------------------------------------- steps
     def make_masks(self, local_batch, seed):
@@ -425,7 +314,7 @@ class ContextEncoder(SSLMethod):
         images = views[0]
         masks = self.make_masks(tf.shape(images)[0], step_seed(self, self.mask_seed, True))
         replicas = distribute.num_replicas()
-        generator_variables = self._generator_variables()
+        generator_variables, _ = self.player_variables()
         zero = tf.zeros([], tf.float32)
         adversarial, critic = zero, zero
         with tf.GradientTape() as tape:
@@ -441,8 +330,7 @@ class ContextEncoder(SSLMethod):
                 total = total + self._probe_update(codes, labels)
             scaled = self.optimizer.scale_loss(total / replicas)
         gradients = tape.gradient(scaled, generator_variables)
-        pairs = [(g, v) for g, v in zip(gradients, generator_variables) if g is not None]
-        self.optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
+        apply_gradients(self.optimizer, gradients, generator_variables)
         self.after_optimizer_step()
         self._update_loss_trackers(
             {

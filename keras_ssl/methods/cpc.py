@@ -13,80 +13,11 @@ from keras_ssl.layers.patch_grid import (
     grid_geometry,
     per_patch_normalized,
 )
+from keras_ssl.losses.contrastive import step_logits
 from keras_ssl.methods.base import SSLMethod, _check_encoder
 
 #: Values of ``CPC(patch_normalization=...)``.
 PATCH_NORMALIZATIONS = ("layer", None)
-
-
-def _step_logits(prediction, all_z, step, offset):
-    """Logits ``[m, N * rows * cols]`` and positive indices ``[m]`` of one prediction step."""
-    # Static sizes come from the prediction: a gathered ``all_z`` may have lost them.
-    rows, cols, dim = prediction.shape[1] + step, prediction.shape[2], prediction.shape[3]
-    n = tf.shape(prediction)[0]
-    keys = tf.reshape(all_z, [-1, dim])
-    queries = tf.reshape(prediction, [-1, dim])
-    logits = tf.matmul(queries, keys, transpose_b=True)
-    # The target of prediction (i, r, c) is patch (offset + i, r + step, c) of the global batch.
-    image = tf.range(n)[:, None, None] + tf.cast(offset, tf.int32)
-    row = tf.range(rows - step)[None, :, None] + step
-    col = tf.range(cols)[None, None, :]
-    labels = tf.reshape((image * rows + row) * cols + col, [-1])
-    return logits, labels
-
-
-def cpc_info_nce(predictions, all_z, offset=0, first_step=1):
-    """CPC's InfoNCE: each prediction must pick its target patch among all patch encodings.
-
-    Prediction ``p = W_k c[i, r, c]`` of the encoding ``z[i, r + k, c]`` scores every patch
-    ``j`` of every image in the (global) batch with the dot product ``p . z_j`` (no
-    normalisation, no temperature); the loss is ``-log(exp(p . z_pos) / sum_j exp(p . z_j))``:
-    the positive is the patch ``k`` rows below, the negatives are all other patches of the same
-    image and of the other images. This is ``keras_ssl.losses.info_nce`` with
-    ``normalize=False`` and temperature 1, scored against every patch of the batch rather than
-    one key per query.
-
-    Args:
-        predictions: sequence of tensors, one per step ``k = first_step, first_step + 1, ...``;
-            ``predictions[j]`` (step ``k = first_step + j``) is ``[n, rows - k, cols, d]``, the
-            predictions made from context rows ``0 .. rows - k - 1``.
-        all_z: ``[N, rows, cols, d]`` patch encodings of the global batch (this replica's ``n``
-            images are ``all_z[offset : offset + n]``; on one device ``all_z`` is ``z``).
-        offset: index of this replica's first image in the global batch.
-        first_step: the step ``k`` of ``predictions[0]``.
-
-    Returns:
-        A list of float32 tensors ``[n, rows - k, cols]``, one per step: every prediction's loss.
-
-    References:
-        van den Oord et al. 2018, "Representation Learning with Contrastive Predictive Coding",
-        https://arxiv.org/abs/1807.03748; Hénaff et al. 2019, "Data-Efficient
-        Image Recognition with Contrastive Predictive Coding", https://arxiv.org/abs/1905.09272
-    """
-    all_z = tf.cast(tf.convert_to_tensor(all_z), tf.float32)
-    if all_z.shape.rank != 4:
-        raise ValueError(
-            f"`all_z` must be a grid of patch encodings [batch, rows, cols, dim]; received shape "
-            f"{tuple(all_z.shape)}. Fix: pass the encoder's outputs reshaped to the patch grid."
-        )
-    losses = []
-    for step, prediction in enumerate(predictions, start=first_step):
-        prediction = tf.cast(tf.convert_to_tensor(prediction), tf.float32)
-        rows, cols, dim = all_z.shape[1:]
-        expected = (None if rows is None else rows - step, cols, dim)
-        known = prediction.shape.rank == 4 and None not in prediction.shape[1:]
-        if not known or any(
-            want is not None and got != want for got, want in zip(prediction.shape[1:], expected)
-        ):
-            raise ValueError(
-                f"predictions[{step - first_step}] (step k={step}) must be [n, rows - k, cols, "
-                f"dim] = [n, {', '.join(str(d) for d in expected)}]; received shape "
-                f"{tuple(prediction.shape)}. Fix: predict from context rows 0 .. rows - k - 1."
-            )
-        logits, labels = _step_logits(prediction, all_z, step, offset)
-        loss = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
-        losses.append(tf.reshape(loss, tf.shape(prediction)[:3]))
-    return losses
 
 
 def _encoder_for_patches(encoder, patch_shape):
@@ -308,7 +239,6 @@ class CPC(SSLMethod):
             keras.layers.Dense(self.feature_dim, use_bias=False, name=f"predictor_{k}")
             for k in range(first_step, prediction_steps + 1)
         ]
-        self.build()
 
     def default_augmenter(self):
         return MultiViewAugmenter([[RandomHorizontalFlip(0.5)]])
@@ -353,7 +283,7 @@ class CPC(SSLMethod):
         step_losses, step_hits = [], []
         for step, prediction in enumerate(predictions, start=self.first_step):
             prediction = tf.cast(prediction, tf.float32)
-            logits, labels = _step_logits(prediction, all_z, step, offset)
+            logits, labels = step_logits(prediction, all_z, step, offset)
             step_losses.append(
                 tf.reduce_mean(
                     tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)

@@ -115,6 +115,8 @@ class DeepCluster(SSLMethod):
         probe_classes: classes of the online linear probe, or ``None``.
     """
 
+    default_preset = "crop_flip"
+
     loss_terms = ("loss", "pseudo_label_accuracy")
 
     #: Batches must carry each image's dataset index (``keras_ssl.experiment`` reads this).
@@ -182,12 +184,6 @@ class DeepCluster(SSLMethod):
             "assignments", (clustering_examples,), "int32", keras.initializers.Constant(-1)
         )
         self.clustering_round = state("clustering_round", (), "int32")
-        self.build()
-
-    def default_augmenter(self):
-        from keras_ssl.augment import presets
-
-        return presets.crop_flip(self.image_shape)
 
     def build_heads(self, feature_shape):
         self.classifier.build(feature_shape)

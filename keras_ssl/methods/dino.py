@@ -6,7 +6,6 @@ import keras
 import tensorflow as tf
 
 from keras_ssl import distribute
-from keras_ssl.augment.multicrop import multicrop
 from keras_ssl.backbones.vit import DropPath
 from keras_ssl.layers.dino_head import DINOHead
 from keras_ssl.losses.distillation import dino_loss, teacher_probabilities
@@ -127,6 +126,8 @@ class DINO(MomentumMethod):
         probe_classes: classes of the online linear probe (on teacher features of view 0).
     """
 
+    default_preset = "multicrop"
+
     loss_terms = ("loss", "teacher_entropy")
 
     def __init__(
@@ -228,12 +229,9 @@ class DINO(MomentumMethod):
             autocast=False,
             name="batch_center",
         )
-        self.build()
         self._check_views()
 
     # ----------------------------------------------------------------------------- hooks
-    def default_augmenter(self):
-        return multicrop(self.image_shape)
 
     def build_heads(self, feature_shape):
         self.head.build(feature_shape)

@@ -60,6 +60,9 @@ class IIC(SSLMethod):
         probe_classes: classes of the online linear probe, or ``None``.
     """
 
+    default_preset = "simclr"
+    default_preset_kwargs = {"crop_scale": (0.5, 1.0)}
+
     loss_terms = ("loss", "iic", "overclustering")
 
     def __init__(
@@ -125,7 +128,6 @@ class IIC(SSLMethod):
         self.batch_head_losses = self.add_weight(
             shape=(num_heads,), initializer="zeros", trainable=False, name="batch_head_losses"
         )
-        self.build()
 
     def build_heads(self, feature_shape):
         self.cluster_head.build(feature_shape)
@@ -219,8 +221,3 @@ class IIC(SSLMethod):
             "head_loss_momentum": self.head_loss_momentum,
             "epsilon": self.epsilon,
         }
-
-    def default_augmenter(self):
-        from keras_ssl.augment import presets
-
-        return presets.simclr(self.image_shape, crop_scale=(0.5, 1.0))

@@ -3,7 +3,6 @@
 import keras
 import tensorflow as tf
 
-from keras_ssl.augment import presets
 from keras_ssl.layers.mlp_head import MLPHead
 from keras_ssl.methods.base import SSLMethod, _check_encoder
 from keras_ssl.methods.cpc import _check_image_shape, _encoder_for_patches
@@ -116,6 +115,8 @@ class Jigsaw(SSLMethod):
         probe_classes: classes of the online linear probe, or ``None``.
     """
 
+    default_preset = "crop_flip"
+
     loss_terms = ("loss", "pretext_accuracy")
 
     def __init__(
@@ -172,10 +173,6 @@ class Jigsaw(SSLMethod):
             synchronized=self.batch_norm_synchronized,
             name="permutation_classifier",
         )
-        self.build()
-
-    def default_augmenter(self):
-        return presets.crop_flip(self.image_shape)
 
     def build_heads(self, feature_shape):
         self.classifier.build((None, puzzles.GRID**2 * self.feature_dim))

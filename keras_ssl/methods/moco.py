@@ -239,7 +239,6 @@ class MoCo(MomentumMethod):
         # step. They are a tensor of that trace, not state, so they are kept per replica thread
         # (MirroredStrategy traces replicas in parallel threads) and untracked by Keras.
         object.__setattr__(self, "_pending", threading.local())
-        self.build()
 
     def default_augmenter(self):
         return moco_augmenter(self.image_shape, self.version)

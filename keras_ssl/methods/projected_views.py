@@ -1,7 +1,6 @@
 """Two views through one encoder and a projector, for the redundancy-reduction methods (Barlow
 Twins, VICReg): the projector, its arguments and checks, and the per-view forward passes."""
 
-from keras_ssl.augment import presets
 from keras_ssl.layers import MLPHead
 from keras_ssl.methods.base import SSLMethod
 
@@ -43,9 +42,8 @@ def project_views(method, views, training):
 class ProjectedViewsMethod(SSLMethod):
     """Base of Barlow Twins and VICReg: an MLP projector after the encoder, BYOL augmentations.
 
-    Subclasses check their own loss arguments, call ``super().__init__`` with the projector
-    arguments and end their ``__init__`` with ``self.build()``; their ``compute_ssl_loss``
-    uses :func:`project_views`.
+    Subclasses check their own loss arguments and call ``super().__init__`` with the projector
+    arguments; their ``compute_ssl_loss`` uses :func:`project_views`.
 
     Args:
         encoder: backbone ``keras.Model`` (images -> ``[batch, D]`` features).
@@ -57,6 +55,8 @@ class ProjectedViewsMethod(SSLMethod):
             heads; ``None`` (default) whenever there are several replicas (see :class:`SSLMethod`).
         probe_classes: classes of the online linear probe, or ``None``.
     """
+
+    default_preset = "byol"
 
     def __init__(
         self,
@@ -86,9 +86,6 @@ class ProjectedViewsMethod(SSLMethod):
             synchronized=self.batch_norm_synchronized,
             name="projector",
         )
-
-    def default_augmenter(self):
-        return presets.byol(self.image_shape)
 
     def build_heads(self, feature_shape):
         self.projector.build(feature_shape)

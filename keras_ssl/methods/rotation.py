@@ -3,7 +3,6 @@
 import keras
 import tensorflow as tf
 
-from keras_ssl.augment import presets
 from keras_ssl.layers.mlp_head import MLPHead
 from keras_ssl.methods.base import SSLMethod
 from keras_ssl.pretext.rotation import NUM_ROTATIONS, rotation_batch
@@ -68,6 +67,8 @@ class RotationPrediction(SSLMethod):
         probe_classes: classes of the online linear probe, or ``None``.
     """
 
+    default_preset = "crop_flip"
+
     loss_terms = ("loss", "pretext_accuracy")
 
     def __init__(
@@ -100,10 +101,6 @@ class RotationPrediction(SSLMethod):
             synchronized=self.batch_norm_synchronized,
             name="rotation_classifier",
         )
-        self.build()
-
-    def default_augmenter(self):
-        return presets.crop_flip(self.image_shape)
 
     def build_heads(self, feature_shape):
         self.classifier.build(feature_shape)

@@ -65,7 +65,6 @@ class SimCLR(SSLMethod):
             synchronized=self.batch_norm_synchronized,
             name="projector",
         )
-        self.build()
 
     def build_heads(self, feature_shape):
         self.projector.build(feature_shape)

@@ -105,7 +105,6 @@ class SimSiam(SSLMethod):
             synchronized=self.batch_norm_synchronized,
             name="predictor",
         )
-        self.build()
 
     def build_heads(self, feature_shape):
         self.projector.build(feature_shape)

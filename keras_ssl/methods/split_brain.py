@@ -176,7 +176,6 @@ class SplitBrain(LabMethod):
             [(lambda lab: lab[0], self.encoder), (lambda lab: lab[1], self.ab_encoder)],
             "rgb_encoder",
         )
-        self.build()
 
     def build_heads(self, feature_shape):
         for head in (self.ab_head, self.lightness_head):

@@ -4,13 +4,16 @@ The reparameterisation noise is drawn with :mod:`keras_ssl.methods.step_random`,
 use exactly the noise of one device.
 """
 
-import math
-
 import keras
 import tensorflow as tf
 
 from keras_ssl.backbones.decoder import ConvDecoder
 from keras_ssl.images import check_image_batch, to_float_images
+from keras_ssl.losses.reconstruction import (
+    check_likelihood,
+    gaussian_kl,
+    reconstruction_nll,
+)
 from keras_ssl.methods.base import SSLMethod
 from keras_ssl.methods.step_random import (
     draw_noise,
@@ -19,106 +22,10 @@ from keras_ssl.methods.step_random import (
     step_seed,
 )
 
-LIKELIHOODS = ("bernoulli", "gaussian")
-
-
 # ------------------------------------------------------------------------------ noise
 
 
 # ------------------------------------------------------------------------------ losses
-def gaussian_kl(mean, log_variance):
-    """KL divergence of ``N(mean, exp(log_variance))`` (diagonal) from ``N(0, I)``.
-
-    ``KL = 0.5 * sum_j (exp(log_variance_j) + mean_j^2 - 1 - log_variance_j)``, the closed form
-    of Kingma & Welling's Appendix B.
-
-    Args:
-        mean: ``[batch, latent_dim]`` posterior means.
-        log_variance: ``[batch, latent_dim]`` posterior log-variances.
-
-    Returns:
-        float32 ``[batch]``.
-
-    References:
-        Kingma & Welling 2013, "Auto-Encoding Variational Bayes", https://arxiv.org/abs/1312.6114
-    """
-    mean = tf.cast(mean, tf.float32)
-    log_variance = tf.cast(log_variance, tf.float32)
-    terms = tf.exp(log_variance) + tf.square(mean) - 1.0 - log_variance
-    return 0.5 * tf.reduce_sum(terms, axis=-1)
-
-
-def reconstruction_nll(images, outputs, likelihood="bernoulli", observation_std=1.0):
-    """Negative log-likelihood ``-log p(x | z)`` of images under the decoder, summed over pixels.
-
-    ``"bernoulli"``: ``-sum [x log s(o) + (1 - x) log(1 - s(o))]`` with the decoder's logits
-    ``o`` (``s`` = sigmoid; targets in ``[0, 1]``, the paper's MNIST likelihood).
-    ``"gaussian"``: ``sum [(x - m)^2 / (2 std^2) + log(std) + 0.5 log(2 pi)]`` with the decoder's
-    means ``m`` and a fixed ``std`` = ``observation_std``.
-
-    Args:
-        images: targets ``[batch, H, W, C]`` in ``[0, 1]``.
-        outputs: decoder outputs ``[batch, H, W, C]``: logits (Bernoulli) or means (Gaussian).
-        likelihood: ``"bernoulli"`` or ``"gaussian"``.
-        observation_std: standard deviation of the Gaussian likelihood.
-
-    Returns:
-        float32 ``[batch]`` (nats per image).
-
-    References:
-        Kingma & Welling 2013, "Auto-Encoding Variational Bayes", https://arxiv.org/abs/1312.6114
-        (Appendix C).
-    """
-    _check_likelihood(likelihood, observation_std)
-    images = tf.cast(images, tf.float32)
-    outputs = tf.cast(outputs, tf.float32)
-    if likelihood == "bernoulli":
-        per_pixel = tf.nn.sigmoid_cross_entropy_with_logits(labels=images, logits=outputs)
-    else:
-        variance = float(observation_std) ** 2
-        constant = math.log(float(observation_std)) + 0.5 * math.log(2.0 * math.pi)
-        per_pixel = tf.square(images - outputs) / (2.0 * variance) + constant
-    return tf.reduce_sum(tf.reshape(per_pixel, [tf.shape(per_pixel)[0], -1]), axis=-1)
-
-
-@keras.saving.register_keras_serializable(package="keras_ssl")
-class ReconstructionNLL(keras.losses.Loss):
-    """:func:`reconstruction_nll` as a Keras loss: ``loss(images, decoder_outputs)``."""
-
-    def __init__(
-        self, likelihood="bernoulli", observation_std=1.0, name="reconstruction_nll", **kwargs
-    ):
-        super().__init__(name=name, **kwargs)
-        _check_likelihood(likelihood, observation_std)
-        self.likelihood = likelihood
-        self.observation_std = observation_std
-
-    def call(self, y_true, y_pred):
-        return reconstruction_nll(y_true, y_pred, self.likelihood, self.observation_std)
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "likelihood": self.likelihood,
-            "observation_std": self.observation_std,
-        }
-
-
-def _check_likelihood(likelihood, observation_std):
-    if likelihood not in LIKELIHOODS:
-        raise ValueError(
-            f"`likelihood` must be one of {LIKELIHOODS}; received {likelihood!r}. Fix: use "
-            "'bernoulli' for images in [0, 1] (the paper's MNIST choice) or 'gaussian'."
-        )
-    if (
-        isinstance(observation_std, bool)
-        or not isinstance(observation_std, (int, float))
-        or observation_std <= 0
-    ):
-        raise ValueError(
-            f"`observation_std` must be a positive number; received {observation_std!r}. "
-            "Fix: pass e.g. 0.1 (only the Gaussian likelihood uses it)."
-        )
 
 
 def _check_positive_int(value, name, example):
@@ -172,6 +79,8 @@ class VAE(SSLMethod):
         probe_classes: classes of the online linear probe (on ``mu``), or ``None``.
     """
 
+    default_preset = "identity"
+
     loss_terms = ("loss", "reconstruction", "kl")
 
     def __init__(
@@ -201,7 +110,7 @@ class VAE(SSLMethod):
                 f"`beta` must be a number >= 0; received {beta!r}. Fix: use 1.0 for the ELBO "
                 "or a value > 1 for a beta-VAE."
             )
-        _check_likelihood(likelihood, observation_std)
+        check_likelihood(likelihood, observation_std)
         self.latent_dim = latent_dim
         self.beta = beta
         self.likelihood = likelihood
@@ -227,12 +136,6 @@ class VAE(SSLMethod):
             trainable=False,
             name="noise_seed",
         )
-        self.build()
-
-    def default_augmenter(self):
-        from keras_ssl.augment import presets
-
-        return presets.identity(self.image_shape)
 
     def build_heads(self, feature_shape):
         encoder_shape = (None, self.encoder_dim)

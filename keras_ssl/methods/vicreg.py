@@ -84,7 +84,6 @@ class VICReg(ProjectedViewsMethod):
         self.covariance_weight = covariance_weight
         self.gamma = gamma
         self.epsilon = epsilon
-        self.build()
 
     def compute_ssl_loss(self, views, training):
         check_two_views(views, "VICReg")

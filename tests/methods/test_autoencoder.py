@@ -8,7 +8,8 @@ import tensorflow as tf
 
 from keras_ssl import backbones, experiment, methods, testing
 from keras_ssl.datasets import fashion_mnist
-from keras_ssl.methods.autoencoder import DenoisingAutoencoder, reconstruction_loss
+from keras_ssl.losses import reconstruction_loss
+from keras_ssl.methods.autoencoder import DenoisingAutoencoder
 from keras_ssl.methods.step_random import step_seed
 from keras_ssl.pretext import noise
 

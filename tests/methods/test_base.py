@@ -128,3 +128,62 @@ def test_fit_on_a_dataset_triggers_no_python_warning():
     assert [str(w.message) for w in caught] == []
     with pytest.warns(UserWarning, match="`shuffle=True` was passed"):  # the user's own choice
         model.fit(images, epochs=1, verbose=0, shuffle=True)
+
+
+def test_the_most_derived_init_is_followed_by_one_build():
+    builds = []
+
+    class Counted(SimCLR):
+        def build(self, input_shape=None):
+            builds.append(hasattr(self, "extra"))
+            super().build(input_shape)
+
+    class WithExtraHead(Counted):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.extra = keras.layers.Dense(3)
+
+        def build_heads(self, feature_shape):
+            super().build_heads(feature_shape)
+            self.extra.build(feature_shape)
+
+    model = WithExtraHead(plain_encoder(), projection_dim=8)
+    assert builds == [True]  # once, after the subclass made its head
+    assert model.built and model.extra.built and model.projector.built
+
+
+def test_the_default_augmenter_is_the_class_preset():
+    class Flipping(SimCLR):
+        default_preset = "crop_flip"
+        default_preset_kwargs = {"crop_scale": (0.5, 1.0)}
+
+    views = Flipping(plain_encoder(), projection_dim=8).augmenter(
+        tf.zeros((2, 8, 8, 1)), training=True
+    )
+    assert len(views) == 1  # crop_flip makes one view, SimCLR's own preset two
+    assert len(make_simclr().augmenter(tf.zeros((2, 8, 8, 1)), training=True)) == 2
+
+
+@pytest.mark.parametrize(
+    ("name", "preset"),
+    [
+        ("simclr", "simclr"),
+        ("byol", "byol"),
+        ("barlow_twins", "byol"),
+        ("vicreg", "byol"),
+        ("dino", "multicrop"),
+        ("iic", "simclr"),
+        ("rotation", "crop_flip"),
+        ("relative_patch", "crop_flip"),
+        ("jigsaw", "crop_flip"),
+        ("deepcluster", "crop_flip"),
+        ("autoencoder", "identity"),
+        ("context_encoder", "identity"),
+        ("vae", "identity"),
+        ("bigan", "identity"),
+    ],
+)
+def test_each_method_defaults_to_its_papers_augmentation(name, preset):
+    from keras_ssl.methods import REGISTRY
+
+    assert REGISTRY[name].default_preset == preset

@@ -10,12 +10,8 @@ import tensorflow as tf
 from keras_ssl import backbones, experiment, methods, testing
 from keras_ssl.augment.seeds import fold_in
 from keras_ssl.datasets import fashion_mnist
-from keras_ssl.methods.bigan import (
-    BiGAN,
-    BiGANLoss,
-    bigan_discriminator_loss,
-    bigan_generator_loss,
-)
+from keras_ssl.losses import BiGANLoss, bigan_discriminator_loss, bigan_generator_loss
+from keras_ssl.methods.bigan import BiGAN
 from keras_ssl.methods.step_random import draw_noise
 
 GLOBAL_BATCH = 8

@@ -9,11 +9,8 @@ import tensorflow as tf
 from keras_ssl import backbones, experiment, methods, testing
 from keras_ssl.datasets import sample_photos
 from keras_ssl.datasets.pipeline import make_ssl_dataset
-from keras_ssl.methods.colorization import (
-    Colorization,
-    RebalancedCrossEntropy,
-    rebalanced_cross_entropy,
-)
+from keras_ssl.losses import RebalancedCrossEntropy, rebalanced_cross_entropy
+from keras_ssl.methods.colorization import Colorization
 from keras_ssl.pretext import color
 
 GLOBAL_BATCH = 8

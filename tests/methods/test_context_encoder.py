@@ -8,14 +8,12 @@ import tensorflow as tf
 
 from keras_ssl import backbones, experiment, methods, testing
 from keras_ssl.datasets import fashion_mnist
-from keras_ssl.methods.context_encoder import (
-    IMAGENET_MEAN,
-    IMAGENET_MEAN_GREY,
-    ContextEncoder,
+from keras_ssl.losses import (
     discriminator_loss,
     generator_adversarial_loss,
     masked_reconstruction_loss,
 )
+from keras_ssl.methods.context_encoder import IMAGENET_MEAN, IMAGENET_MEAN_GREY, ContextEncoder
 from keras_ssl.methods.step_random import step_seed
 from keras_ssl.pretext import masks as masks_lib
 

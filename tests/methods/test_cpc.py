@@ -12,7 +12,9 @@ from keras_ssl.augment.flip import RandomHorizontalFlip
 from keras_ssl.datasets import fashion_mnist
 from keras_ssl.datasets.pipeline import make_ssl_dataset
 from keras_ssl.layers.patch_grid import PatchLayerNormalization
-from keras_ssl.methods.cpc import CPC, _step_logits, cpc_info_nce
+from keras_ssl.losses import cpc_info_nce
+from keras_ssl.losses.contrastive import step_logits
+from keras_ssl.methods.cpc import CPC
 
 GLOBAL_BATCH = 8
 IMAGE_SHAPE = (12, 12, 1)  # 4-px patches, stride 2: a 5x5 grid
@@ -100,13 +102,13 @@ def test_export_serves_whole_images_in_fresh_process(tmp_path):
 def test_positive_indices_by_hand():
     # Global batch of 2 images, a 3x2 grid: patch (image i, row r, col c) is key (i*3 + r)*2 + c.
     all_z = tf.zeros((2, 3, 2, 1))
-    _, labels = _step_logits(tf.zeros((2, 2, 2, 1)), all_z, step=1, offset=0)
+    _, labels = step_logits(tf.zeros((2, 2, 2, 1)), all_z, step=1, offset=0)
     # Queries (i, r, c) for context rows r = 0, 1; targets one row below.
     np.testing.assert_array_equal(labels, [2, 3, 4, 5, 8, 9, 10, 11])
-    _, labels = _step_logits(tf.zeros((2, 1, 2, 1)), all_z, step=2, offset=0)
+    _, labels = step_logits(tf.zeros((2, 1, 2, 1)), all_z, step=2, offset=0)
     np.testing.assert_array_equal(labels, [4, 5, 10, 11])
     # The second replica (offset 1) holds image 1 only.
-    _, labels = _step_logits(tf.zeros((1, 2, 2, 1)), all_z, step=1, offset=1)
+    _, labels = step_logits(tf.zeros((1, 2, 2, 1)), all_z, step=1, offset=1)
     np.testing.assert_array_equal(labels, [8, 9, 10, 11])
 
 
@@ -192,7 +194,7 @@ def test_reported_loss_is_cpc_info_nce_of_the_model():
     expected = np.mean([np.mean(loss) for loss in losses])  # mean over steps of step means
     hits = []
     for step, prediction in enumerate(predictions, start=2):
-        logits, labels = _step_logits(prediction, z, step, 0)
+        logits, labels = step_logits(prediction, z, step, 0)
         hits.append(np.mean(np.argmax(logits, axis=1) == labels))
     logs = model.train_on_batch({"views": (view,)}, return_dict=True)
     np.testing.assert_allclose(logs["loss"], expected, rtol=1e-5, atol=1e-5)

@@ -9,8 +9,9 @@ import tensorflow as tf
 
 from keras_ssl import backbones, experiment, methods, testing
 from keras_ssl.datasets import fashion_mnist
+from keras_ssl.losses import ReconstructionNLL, gaussian_kl, reconstruction_nll
 from keras_ssl.methods.step_random import draw_noise, global_batch_noise
-from keras_ssl.methods.vae import VAE, ReconstructionNLL, gaussian_kl, reconstruction_nll
+from keras_ssl.methods.vae import VAE
 
 GLOBAL_BATCH = 8
 CONFIG = pathlib.Path(__file__).parents[2] / "configs" / "vae_fashion_mnist.py"
