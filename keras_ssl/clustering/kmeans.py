@@ -8,6 +8,8 @@ every device (no Python loop over points).
 
 import tensorflow as tf
 
+from keras_ssl.validation import check_int
+
 INITIALIZATIONS = ("kmeans++", "random")
 
 
@@ -19,13 +21,6 @@ def _check_points(points):
             "Fix: flatten or pool the features first."
         )
     return points
-
-
-def _check_int(value, name, minimum, fix):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(
-            f"`{name}` must be an integer >= {minimum}; received {value!r}. Fix: {fix}"
-        )
 
 
 def squared_distances(points, centroids):
@@ -177,9 +172,9 @@ def kmeans(
         seeding"; Caron et al. 2018 (DeepCluster), https://arxiv.org/abs/1807.05520
     """
     points = _check_points(points)
-    _check_int(num_clusters, "num_clusters", 1, "pass the number of clusters, e.g. 100.")
-    _check_int(num_iterations, "num_iterations", 0, "use e.g. 20 Lloyd iterations.")
-    _check_int(batch_size, "batch_size", 1, "use e.g. 4096.")
+    check_int(num_clusters, "num_clusters", 1, "pass the number of clusters, e.g. 100.")
+    check_int(num_iterations, "num_iterations", 0, "use e.g. 20 Lloyd iterations.")
+    check_int(batch_size, "batch_size", 1, "use e.g. 4096.")
     if init not in INITIALIZATIONS:
         raise ValueError(
             f"`init` must be one of {INITIALIZATIONS}; received {init!r}. Fix: use 'kmeans++'."

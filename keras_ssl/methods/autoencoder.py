@@ -12,15 +12,9 @@ from keras_ssl.losses.reconstruction import reconstruction_loss
 from keras_ssl.methods.base import SSLMethod
 from keras_ssl.methods.step_random import new_seed, step_seed, this_replica_rows
 from keras_ssl.pretext.noise import check_noise, corrupt
+from keras_ssl.validation import check_int
 
 RECONSTRUCTION_LOSSES = ("mse", "bce")
-
-
-def check_batch_size(batch_size):
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(
-            f"`batch_size` must be a positive int; received {batch_size!r}. Fix: pass e.g. 256."
-        )
 
 
 @keras.saving.register_keras_serializable(package="keras_ssl")
@@ -161,7 +155,7 @@ class DenoisingAutoencoder(SSLMethod):
         Returns:
             A float: the mean over images, pixels and channels of ``(x - x_hat)^2``.
         """
-        check_batch_size(batch_size)
+        check_int(batch_size, "batch_size", fix="pass e.g. 256.")
         check_image_batch(images, self.image_shape)
         total, count = 0.0, 0
         for index, start in enumerate(range(0, len(images), batch_size)):

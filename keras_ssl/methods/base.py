@@ -486,3 +486,12 @@ def _building_init(init):
             self.build()
 
     return __init__
+
+
+def check_single_view(views, method):
+    """Raises a ``ValueError`` unless ``views`` holds exactly one view (one-view methods)."""
+    if len(views) != 1:
+        raise ValueError(
+            f"{method} uses exactly 1 view per image; received {len(views)}. Fix: use an "
+            "augmenter with one view (keras_ssl.augment.presets.identity or crop_flip)."
+        )

@@ -9,6 +9,7 @@ from keras_ssl.images import check_image_batch, to_float_images
 from keras_ssl.layers.discriminators import JointDiscriminator
 from keras_ssl.losses.adversarial import bigan_discriminator_loss, bigan_generator_loss
 from keras_ssl.methods.adversarial import AdversarialMethod, apply_gradients
+from keras_ssl.methods.base import check_single_view
 from keras_ssl.methods.step_random import (
     NOISE_DISTRIBUTIONS,
     draw_noise,
@@ -16,7 +17,7 @@ from keras_ssl.methods.step_random import (
     new_seed,
     step_seed,
 )
-from keras_ssl.methods.vae import _check_positive_int, _check_single_view
+from keras_ssl.validation import check_int
 
 # ------------------------------------------------------------------------------ losses
 
@@ -85,9 +86,11 @@ class BiGAN(AdversarialMethod):
             synchronized_bn=synchronized_bn,
             **kwargs,
         )
-        _check_positive_int(latent_dim, "latent_dim", "latent_dim=50")
-        _check_positive_int(
-            discriminator_hidden_dim, "discriminator_hidden_dim", "discriminator_hidden_dim=256"
+        check_int(latent_dim, "latent_dim", fix="pass e.g. latent_dim=50.")
+        check_int(
+            discriminator_hidden_dim,
+            "discriminator_hidden_dim",
+            fix="pass e.g. discriminator_hidden_dim=256.",
         )
         if prior not in NOISE_DISTRIBUTIONS:
             raise ValueError(
@@ -157,7 +160,7 @@ class BiGAN(AdversarialMethod):
         return tf.cast(self.latent_head(features), tf.float32)
 
     def compute_ssl_loss(self, views, training):
-        _check_single_view(views, "BiGAN")
+        check_single_view(views, "BiGAN")
         images = tf.cast(views[0], tf.float32)
         codes = self.encode(images, training=training)
         prior_codes = global_batch_noise(
@@ -220,7 +223,7 @@ class BiGAN(AdversarialMethod):
 
     def sample(self, num_samples, seed=0):
         """``G(z)`` for ``num_samples`` codes from the prior: float32 NumPy images."""
-        _check_positive_int(num_samples, "num_samples", "num_samples=16")
+        check_int(num_samples, "num_samples", fix="pass e.g. num_samples=16.")
         return self.generate(draw_noise(num_samples, self.latent_dim, new_seed(seed), self.prior))
 
     def get_config(self):

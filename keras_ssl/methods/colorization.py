@@ -9,6 +9,7 @@ from keras_ssl.layers.batch_norm import BatchNormalization
 from keras_ssl.losses.classification import rebalanced_cross_entropy
 from keras_ssl.methods.base import SSLMethod, _check_encoder
 from keras_ssl.pretext import color
+from keras_ssl.validation import check_positive_number
 
 _POOLING = (keras.layers.GlobalAveragePooling2D, keras.layers.GlobalMaxPooling2D)
 
@@ -155,11 +156,6 @@ class LabSplit(keras.layers.Layer):
         return (*input_shape[:-1], 1), (*input_shape[:-1], 2)
 
 
-def _check_positive(value, name, fix):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise ValueError(f"`{name}` must be a positive number; received {value!r}. Fix: {fix}.")
-
-
 # -------------------------------------------------------------------------------- method
 @keras.saving.register_keras_serializable(package="keras_ssl")
 class Colorization(LabMethod):
@@ -227,9 +223,9 @@ class Colorization(LabMethod):
             synchronized_bn=synchronized_bn,
             **kwargs,
         )
-        _check_positive(grid_size, "grid_size", "use 10 (Zhang et al.)")
-        _check_positive(sigma, "sigma", "use 5 (Zhang et al.)")
-        _check_positive(temperature, "temperature", "use 0.38 (Zhang et al.)")
+        check_positive_number(grid_size, "grid_size", "use 10 (Zhang et al.).")
+        check_positive_number(sigma, "sigma", "use 5 (Zhang et al.).")
+        check_positive_number(temperature, "temperature", "use 0.38 (Zhang et al.).")
         if isinstance(neighbours, bool) or not isinstance(neighbours, int) or neighbours < 1:
             raise ValueError(
                 f"`neighbours` must be a positive int; received {neighbours!r}. Fix: use 5."

@@ -12,9 +12,9 @@ from keras_ssl.layers.discriminators import ConvDiscriminator
 from keras_ssl.losses.adversarial import discriminator_loss, generator_adversarial_loss
 from keras_ssl.losses.reconstruction import masked_reconstruction_loss
 from keras_ssl.methods.adversarial import AdversarialMethod, apply_gradients
-from keras_ssl.methods.autoencoder import check_batch_size
 from keras_ssl.methods.step_random import new_seed, step_seed, this_replica_rows
 from keras_ssl.pretext import masks as masks_lib
+from keras_ssl.validation import check_int
 
 #: The paper's fill value: the ImageNet mean, (117, 104, 123) / 255 per RGB channel
 #: (released code, ``train.lua``: ``2*117/255-1`` etc. in its [-1, 1] scale).
@@ -215,7 +215,7 @@ class ContextEncoder(AdversarialMethod):
         Returns:
             The mean ``[C]`` (NumPy float32).
         """
-        check_batch_size(batch_size)
+        check_int(batch_size, "batch_size", fix="pass e.g. 256.")
         if isinstance(data, tf.data.Dataset):
             batches = (batch for batch in data)
         else:
@@ -386,7 +386,7 @@ class ContextEncoder(AdversarialMethod):
         Returns:
             A float: ``sum((1 - B) * (x - F(B * x))^2) / sum((1 - B) * C)`` over all images.
         """
-        check_batch_size(batch_size)
+        check_int(batch_size, "batch_size", fix="pass e.g. 256.")
         check_image_batch(images, self.image_shape)
         total, count = 0.0, 0.0
         for index, start in enumerate(range(0, len(images), batch_size)):

@@ -15,32 +15,14 @@ from keras_ssl.layers.patch_grid import (
 )
 from keras_ssl.losses.contrastive import step_logits
 from keras_ssl.methods.base import SSLMethod, _check_encoder
+from keras_ssl.methods.patch_encoders import (
+    check_image_shape,
+    encoder_for_patches,
+)
+from keras_ssl.validation import check_int
 
 #: Values of ``CPC(patch_normalization=...)``.
 PATCH_NORMALIZATIONS = ("layer", None)
-
-
-def _encoder_for_patches(encoder, patch_shape):
-    """A copy of a convolutional image encoder taking ``patch_shape`` inputs, same weights."""
-    try:
-        inputs = keras.Input(patch_shape, name=encoder.inputs[0].name)
-        patch_encoder = keras.models.clone_model(encoder, input_tensors=inputs)
-        patch_encoder.set_weights(encoder.get_weights())
-        output_shape = tuple(patch_encoder.output_shape)
-    except (AttributeError, ValueError, TypeError, NotImplementedError, tf.errors.OpError) as error:
-        raise ValueError(
-            f"Could not rebuild the image encoder {encoder.name!r} (input "
-            f"{tuple(encoder.input_shape)}) for patches of shape {patch_shape}: {error}. Expected "
-            "a functional/Sequential encoder whose layers accept any spatial size (convolutions "
-            "and global pooling). Fix: build the encoder for patches yourself, e.g. "
-            f"SmallResNet({patch_shape}), and pass image_shape=(height, width, channels)."
-        ) from error
-    if len(output_shape) != 2:
-        raise ValueError(
-            f"The image encoder rebuilt for patches {patch_shape} outputs shape {output_shape}; "
-            "expected pooled features [batch, D]. Fix: end the encoder with global pooling."
-        )
-    return patch_encoder
 
 
 @keras.saving.register_keras_serializable(package="keras_ssl")
@@ -158,7 +140,7 @@ class CPC(SSLMethod):
                 patch_size = tuple(max(1, side // 4) for side in image_shape[:2])
             patch_size = _pair(patch_size, "patch_size", "pass e.g. patch_size=8")
         else:
-            image_shape = _check_image_shape(image_shape, encoder)
+            image_shape = check_image_shape(image_shape, encoder)
             encoder_patch = tuple(encoder.input_shape[1:3])
             if (
                 patch_size is not None
@@ -177,7 +159,7 @@ class CPC(SSLMethod):
         if grid_size is not None:
             grid_size = _pair(grid_size, "grid_size", "pass e.g. grid_size=6, or None")
         grid_size, _ = grid_geometry(image_shape[:2], patch_size, patch_stride, grid_size)
-        _check_positive_int(prediction_steps, "prediction_steps", "e.g. prediction_steps=3")
+        check_int(prediction_steps, "prediction_steps", fix="pass e.g. prediction_steps=3.")
         if prediction_steps >= grid_size[0]:
             raise ValueError(
                 f"CPC predicts up to `prediction_steps` rows below a context row, so it needs more "
@@ -188,7 +170,7 @@ class CPC(SSLMethod):
             )
         if first_step is None:
             first_step = min(-(-patch_size[0] // patch_stride[0]), prediction_steps)
-        _check_positive_int(first_step, "first_step", "e.g. first_step=2, or None")
+        check_int(first_step, "first_step", fix="pass e.g. first_step=2, or None.")
         if first_step > prediction_steps:
             raise ValueError(
                 f"`first_step` must be at most `prediction_steps` (steps first_step..K are "
@@ -196,10 +178,10 @@ class CPC(SSLMethod):
                 f"{prediction_steps}. Fix: lower first_step or raise prediction_steps."
             )
         if context_dim is not None:
-            _check_positive_int(context_dim, "context_dim", "e.g. context_dim=256, or None")
-        _check_positive_int(context_blocks, "context_blocks", "e.g. context_blocks=3")
+            check_int(context_dim, "context_dim", fix="pass e.g. context_dim=256, or None.")
+        check_int(context_blocks, "context_blocks", fix="pass e.g. context_blocks=3.")
         patch_encoder = (
-            _encoder_for_patches(encoder, (*patch_size, image_shape[2])) if rebuild else encoder
+            encoder_for_patches(encoder, (*patch_size, image_shape[2])) if rebuild else encoder
         )
         if patch_normalization == "layer":
             patch_encoder = per_patch_normalized(patch_encoder)
@@ -310,34 +292,3 @@ class CPC(SSLMethod):
             "context_kernel_size": self.context_kernel_size,
             "patch_normalization": self.patch_normalization,
         }
-
-
-def _check_positive_int(value, name, example):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(
-            f"`{name}` must be a positive int; received {value!r}. Fix: pass {example}."
-        )
-
-
-def _check_image_shape(image_shape, encoder):
-    try:
-        shape = tuple(image_shape)
-        valid = len(shape) == 3 and all(
-            isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in shape
-        )
-    except TypeError:
-        valid = False
-    if not valid:
-        raise ValueError(
-            f"`image_shape` must be (height, width, channels) with positive ints; received "
-            f"{image_shape!r}. Fix: pass e.g. image_shape=(28, 28, 1), or None when `encoder` "
-            "takes whole images."
-        )
-    channels = encoder.input_shape[-1]
-    if shape[2] != channels:
-        raise ValueError(
-            f"`image_shape` {shape} has {shape[2]} channels but the patch encoder takes "
-            f"{channels} (input shape {tuple(encoder.input_shape)}). Fix: build the patch "
-            f"encoder for {shape[2]} channels."
-        )
-    return shape

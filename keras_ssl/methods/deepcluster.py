@@ -10,6 +10,7 @@ import tensorflow as tf
 from keras_ssl.clustering import INITIALIZATIONS, apply_pca, fit_pca, kmeans
 from keras_ssl.images import check_image_batch, to_float_images
 from keras_ssl.methods.base import SSLMethod
+from keras_ssl.validation import check_int
 
 #: The batch key holding each image's dataset index (``int32 [batch]``).
 INDICES = "indices"
@@ -24,13 +25,6 @@ _INDEXED_FIX = (
     "keras_ssl.datasets.make_ssl_dataset(images, indices=True, ...) and give DeepCluster the "
     "same images with model.adapt(images) or callbacks=[DeepClusterCallback(images)]."
 )
-
-
-def _check_int(value, name, minimum, fix):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(
-            f"`{name}` must be an integer >= {minimum}; received {value!r}. Fix: {fix}"
-        )
 
 
 @tf.function(reduce_retracing=True)
@@ -138,17 +132,17 @@ class DeepCluster(SSLMethod):
         **kwargs,
     ):
         super().__init__(encoder, augmenter=augmenter, probe_classes=probe_classes, **kwargs)
-        _check_int(num_clusters, "num_clusters", 2, "use about 10x the expected classes.")
-        _check_int(pca_dim, "pca_dim", 1, "use 256 (the paper) or the feature dimension.")
-        _check_int(kmeans_iterations, "kmeans_iterations", 1, "use 20.")
-        _check_int(
+        check_int(num_clusters, "num_clusters", 2, "use about 10x the expected classes.")
+        check_int(pca_dim, "pca_dim", 1, "use 256 (the paper) or the feature dimension.")
+        check_int(kmeans_iterations, "kmeans_iterations", 1, "use 20.")
+        check_int(
             clustering_examples,
             "clustering_examples",
             num_clusters,
             f"use at least num_clusters={num_clusters}, and at least the number of training "
             "images.",
         )
-        _check_int(seed, "seed", 0, "use a non-negative integer seed, e.g. 0.")
+        check_int(seed, "seed", 0, "use a non-negative integer seed, e.g. 0.")
         if kmeans_init not in INITIALIZATIONS:
             raise ValueError(
                 f"`kmeans_init` must be one of {INITIALIZATIONS}; received {kmeans_init!r}. "
@@ -477,8 +471,8 @@ class DeepClusterCallback(keras.callbacks.Callback):
 
     def __init__(self, images, every_n_epochs=1, batch_size=512, verbose=0):
         super().__init__()
-        _check_int(every_n_epochs, "every_n_epochs", 1, "use 1 (the paper clusters every epoch).")
-        _check_int(batch_size, "batch_size", 1, "use e.g. 512.")
+        check_int(every_n_epochs, "every_n_epochs", 1, "use 1 (the paper clusters every epoch).")
+        check_int(batch_size, "batch_size", 1, "use e.g. 512.")
         if isinstance(images, tf.data.Dataset):
             missing = {"images", INDICES} - _batch_keys(images.element_spec)
             if missing:
@@ -539,7 +533,7 @@ def embed_images(encoder, images, batch_size=512):
         images: ``[N, H, W, C]`` NumPy images (``uint8`` or float in ``[0, 1]``), ``N >= 1``.
         batch_size: images per encoder call.
     """
-    _check_int(batch_size, "batch_size", 1, "use e.g. 512.")
+    check_int(batch_size, "batch_size", 1, "use e.g. 512.")
     embed = _EMBEDDERS.get(encoder)
     if embed is None:
         reference = weakref.ref(encoder)  # the cache must not keep the encoder alive

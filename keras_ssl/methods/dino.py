@@ -11,14 +11,9 @@ from keras_ssl.layers.dino_head import DINOHead
 from keras_ssl.losses.distillation import dino_loss, teacher_probabilities
 from keras_ssl.methods.base import check_epochs
 from keras_ssl.methods.momentum import MomentumMethod
+from keras_ssl.validation import check_positive_number
 
 _GLOBAL_VIEWS = 2
-
-
-def _positive_number(value, name, fix):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(f"`{name}` must be a positive number; received {value!r}. Fix: {fix}")
-    return float(value)
 
 
 def encode_at_any_size(network, images, training):
@@ -175,9 +170,9 @@ class DINO(MomentumMethod):
         temperature_fix = (
             "use DINO's student_temp=0.1, warmup_teacher_temp=0.04, teacher_temp=0.07."
         )
-        self.student_temp = _positive_number(student_temp, "student_temp", temperature_fix)
-        self.teacher_temp = _positive_number(teacher_temp, "teacher_temp", temperature_fix)
-        self.warmup_teacher_temp = _positive_number(
+        self.student_temp = check_positive_number(student_temp, "student_temp", temperature_fix)
+        self.teacher_temp = check_positive_number(teacher_temp, "teacher_temp", temperature_fix)
+        self.warmup_teacher_temp = check_positive_number(
             warmup_teacher_temp, "warmup_teacher_temp", temperature_fix
         )
         self.warmup_teacher_temp_epochs = check_epochs(

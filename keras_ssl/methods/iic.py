@@ -7,13 +7,7 @@ import tensorflow as tf
 from keras_ssl.images import to_float_images
 from keras_ssl.losses.mutual_information import EPSILON, check_epsilon, iic_loss
 from keras_ssl.methods.base import SSLMethod
-
-
-def _check_positive_int(value, name, minimum, fix):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(
-            f"`{name}` must be an integer >= {minimum}; received {value!r}. Fix: {fix}"
-        )
+from keras_ssl.validation import check_int
 
 
 @keras.saving.register_keras_serializable(package="keras_ssl")
@@ -79,15 +73,15 @@ class IIC(SSLMethod):
         **kwargs,
     ):
         super().__init__(encoder, augmenter=augmenter, probe_classes=probe_classes, **kwargs)
-        _check_positive_int(num_clusters, "num_clusters", 2, "use the number of classes, e.g. 10.")
+        check_int(num_clusters, "num_clusters", 2, "use the number of classes, e.g. 10.")
         if overclustering_clusters is not None:
-            _check_positive_int(
+            check_int(
                 overclustering_clusters,
                 "overclustering_clusters",
                 2,
                 "use more clusters than classes (paper: 50-70), or None for no such head.",
             )
-        _check_positive_int(num_heads, "num_heads", 1, "use 5 (the paper) or 1.")
+        check_int(num_heads, "num_heads", 1, "use 5 (the paper) or 1.")
         for name, value, low in (
             ("overclustering_weight", overclustering_weight, 0.0),
             ("head_loss_momentum", head_loss_momentum, 0.0),

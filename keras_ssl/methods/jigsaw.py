@@ -5,59 +5,13 @@ import tensorflow as tf
 
 from keras_ssl.layers.mlp_head import MLPHead
 from keras_ssl.methods.base import SSLMethod, _check_encoder
-from keras_ssl.methods.cpc import _check_image_shape, _encoder_for_patches
+from keras_ssl.methods.patch_encoders import (
+    check_image_shape,
+    patch_and_image_encoders,
+)
 from keras_ssl.methods.rotation import check_hidden_dims, classification_terms
 from keras_ssl.methods.step_random import global_batch_draws, new_seed, step_seed
 from keras_ssl.pretext import jigsaw as puzzles
-
-
-def patch_and_image_encoders(encoder, image_shape, patch_size, method):
-    """The patch encoder that trains and the whole-image encoder that shares its layers.
-
-    Args:
-        encoder: an encoder for whole images (``image_shape=None``), rebuilt for patches with
-            ``keras_ssl.methods.cpc._encoder_for_patches`` (same layers, weights copied); or an
-            encoder for patches of ``patch_size`` (``image_shape`` given).
-        image_shape: ``(H, W, C)`` of the images when ``encoder`` takes patches, else ``None``.
-        patch_size: ``(height, width)`` of the patches.
-        method: the method's name, for error messages.
-
-    Returns:
-        ``(patch_encoder, image_encoder, image_shape)``: ``image_encoder`` is the patch
-        encoder's own layers (the same variables) applied to whole images, so it always holds
-        the trained weights.
-    """
-    _check_encoder(encoder)
-    if image_shape is None:
-        image_shape = tuple(encoder.input_shape[1:])
-        patch_encoder = _encoder_for_patches(encoder, (*patch_size, image_shape[2]))
-    else:
-        image_shape = _check_image_shape(image_shape, encoder)
-        if tuple(encoder.input_shape[1:3]) != tuple(patch_size):
-            raise ValueError(
-                f"{method}: the patch encoder takes inputs of size "
-                f"{tuple(encoder.input_shape[1:3])} but the patches are {tuple(patch_size)}; "
-                "expected them equal when `image_shape` is given (the encoder takes patches). "
-                "Fix: build the patch encoder for that size, or pass an image encoder with "
-                "image_shape=None."
-            )
-        patch_encoder = encoder
-    try:
-        shared = keras.models.clone_model(
-            patch_encoder,
-            input_tensors=keras.Input(image_shape, name="images"),
-            clone_function=lambda layer: layer,  # reuse every layer: one set of weights
-        )
-    except (AttributeError, ValueError, TypeError, NotImplementedError) as error:
-        raise ValueError(
-            f"{method} could not apply the patch encoder {patch_encoder.name!r} (input "
-            f"{tuple(patch_encoder.input_shape)}) to whole images {image_shape}: {error}. "
-            "Expected a functional/Sequential encoder whose layers accept any spatial size "
-            "(convolutions and global pooling). Fix: use a keras_ssl.backbones model."
-        ) from error
-    name = f"{patch_encoder.name}_image"
-    image_encoder = keras.Model(shared.inputs[0], shared.outputs[0], name=name)
-    return patch_encoder, image_encoder, image_shape
 
 
 def standardize_patches(patches, epsilon=1e-3):
@@ -90,8 +44,9 @@ class Jigsaw(SSLMethod):
     probes and ``keras_ssl.export`` use, and the online probe's features) is the SAME network,
     i.e. the same layers and weights, applied to whole images: the backbone as it would be used
     downstream. Give the backbone as an image encoder (``image_shape=None``; it is rebuilt for
-    tiles with CPC's ``_encoder_for_patches``, same layers, weights copied) or as a tile encoder
-    with ``image_shape``. Its layers must accept any spatial size (every keras_ssl backbone).
+    tiles with ``patch_encoders.encoder_for_patches``, same layers, weights copied) or as a tile
+    encoder with ``image_shape``. Its layers must accept any spatial size (every keras_ssl
+    backbone).
 
     Randomness and replicas: the puzzle of every image is drawn statelessly from ``seed`` and
     the optimizer step, for the whole global batch, and each replica takes its own rows, so N
@@ -137,7 +92,7 @@ class Jigsaw(SSLMethod):
     ):
         _check_encoder(encoder)
         shape = encoder.input_shape[1:] if image_shape is None else image_shape
-        shape = _check_image_shape(shape, encoder) if image_shape is not None else tuple(shape)
+        shape = check_image_shape(shape, encoder) if image_shape is not None else tuple(shape)
         default_tile, default_cell = puzzles.default_tile_geometry(shape[:2])
         if tile_size is None:
             tile_size = default_tile if image_shape is None else encoder.input_shape[1:3]

@@ -5,8 +5,10 @@ import tensorflow as tf
 
 from keras_ssl.layers.mlp_head import MLPHead
 from keras_ssl.methods.base import SSLMethod, _check_encoder
-from keras_ssl.methods.cpc import _check_image_shape
-from keras_ssl.methods.jigsaw import patch_and_image_encoders
+from keras_ssl.methods.patch_encoders import (
+    check_image_shape,
+    patch_and_image_encoders,
+)
 from keras_ssl.methods.rotation import check_hidden_dims, classification_terms
 from keras_ssl.methods.step_random import global_batch_draws, new_seed, step_seed
 from keras_ssl.pretext import patch_pairs
@@ -32,7 +34,7 @@ class RelativePatchLocation(SSLMethod):
     Encoders. ``patch_encoder`` is trained on patches. ``encoder`` (what ``model(images)``, the
     probes and ``keras_ssl.export`` use, and the online probe's features) is the SAME network,
     the same layers and weights, applied to whole images. Give the backbone as an image encoder
-    (``image_shape=None``; rebuilt for patches with CPC's ``_encoder_for_patches``, weights
+    (``image_shape=None``; rebuilt for patches with ``patch_encoders.encoder_for_patches``, weights
     copied) or as a patch encoder with ``image_shape``.
 
     Randomness and replicas: each image's neighbour and jitter are drawn statelessly from
@@ -79,7 +81,7 @@ class RelativePatchLocation(SSLMethod):
     ):
         _check_encoder(encoder)
         shape = encoder.input_shape[1:] if image_shape is None else image_shape
-        shape = _check_image_shape(shape, encoder) if image_shape is not None else tuple(shape)
+        shape = check_image_shape(shape, encoder) if image_shape is not None else tuple(shape)
         default_patch, default_gap, default_jitter = patch_pairs.default_patch_geometry(shape[:2])
         if patch_size is None:
             patch_size = default_patch if image_shape is None else encoder.input_shape[1:3]

@@ -14,33 +14,19 @@ from keras_ssl.losses.reconstruction import (
     gaussian_kl,
     reconstruction_nll,
 )
-from keras_ssl.methods.base import SSLMethod
+from keras_ssl.methods.base import SSLMethod, check_single_view
 from keras_ssl.methods.step_random import (
     draw_noise,
     global_batch_noise,
     new_seed,
     step_seed,
 )
+from keras_ssl.validation import check_int
 
 # ------------------------------------------------------------------------------ noise
 
 
 # ------------------------------------------------------------------------------ losses
-
-
-def _check_positive_int(value, name, example):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(
-            f"`{name}` must be a positive int; received {value!r}. Fix: pass e.g. {example}."
-        )
-
-
-def _check_single_view(views, method):
-    if len(views) != 1:
-        raise ValueError(
-            f"{method} uses exactly 1 view per image; received {len(views)}. Fix: use an "
-            "augmenter with one view (keras_ssl.augment.presets.identity or crop_flip)."
-        )
 
 
 # ------------------------------------------------------------------------------ method
@@ -104,7 +90,7 @@ class VAE(SSLMethod):
             synchronized_bn=synchronized_bn,
             **kwargs,
         )
-        _check_positive_int(latent_dim, "latent_dim", "latent_dim=32")
+        check_int(latent_dim, "latent_dim", fix="pass e.g. latent_dim=32.")
         if isinstance(beta, bool) or not isinstance(beta, (int, float)) or beta < 0:
             raise ValueError(
                 f"`beta` must be a number >= 0; received {beta!r}. Fix: use 1.0 for the ELBO "
@@ -160,7 +146,7 @@ class VAE(SSLMethod):
         return mean, log_variance
 
     def compute_ssl_loss(self, views, training):
-        _check_single_view(views, "VAE")
+        check_single_view(views, "VAE")
         images = views[0]
         mean, log_variance = self.encode(images, training=training)
         noise = global_batch_noise(
@@ -197,7 +183,7 @@ class VAE(SSLMethod):
     def sample(self, num_samples, seed=0):
         """Decodes ``num_samples`` codes drawn from the prior ``N(0, I)``: float32 NumPy images
         in ``[0, 1]``."""
-        _check_positive_int(num_samples, "num_samples", "num_samples=16")
+        check_int(num_samples, "num_samples", fix="pass e.g. num_samples=16.")
         codes = draw_noise(num_samples, self.latent_dim, new_seed(seed))
         return self.decode(codes)
 

@@ -216,7 +216,7 @@ def test_bad_evaluation_input_raises():
     model = make_model()
     with pytest.raises(ValueError, match="rank 4"):
         model.reconstruction_error(np.zeros((4, 8, 8), np.float32))
-    with pytest.raises(ValueError, match="`batch_size` must be a positive int; received 0"):
+    with pytest.raises(ValueError, match="`batch_size` must be an integer >= 1; received 0"):
         model.reconstruction_error(np.zeros((4, 8, 8, 1), np.float32), batch_size=0)
     with pytest.raises(ValueError, match="height does not match"):
         model.reconstruct(np.zeros((4, 6, 8, 1), np.float32))

@@ -433,7 +433,7 @@ def test_bad_evaluation_input_raises():
     model = make_model()
     with pytest.raises(ValueError, match="rank 4"):
         model.reconstruction_error(np.zeros((4, 8, 8), np.float32))
-    with pytest.raises(ValueError, match="`batch_size` must be a positive int"):
+    with pytest.raises(ValueError, match="`batch_size` must be an integer >= 1"):
         model.reconstruction_error(np.zeros((4, 8, 8, 1), np.float32), batch_size=-1)
 
 

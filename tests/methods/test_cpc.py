@@ -431,8 +431,8 @@ def test_trains_from_its_config(tmp_path):
     "kwargs, match",
     [
         ({"prediction_steps": 5}, r"prediction_steps=5 for a grid of 5 rows.*<= 4"),
-        ({"prediction_steps": 0}, "prediction_steps.*positive int; received 0"),
-        ({"first_step": 0}, "first_step.*positive int; received 0"),
+        ({"prediction_steps": 0}, "prediction_steps.*an integer >= 1; received 0"),
+        ({"first_step": 0}, "first_step.*an integer >= 1; received 0"),
         ({"first_step": 4}, "received first_step=4, prediction_steps=3"),
         ({"patch_stride": 0}, "patch_stride.*received 0"),
         ({"patch_stride": -2}, "patch_stride.*received -2"),

@@ -136,7 +136,7 @@ def test_exported_encoder_is_the_trained_tile_network_on_whole_images():
     model = Jigsaw(image_encoder, num_permutations=10, head_hidden_dims=(8,))
     assert model.tile_size == (3, 3) and model.cell_size == (4, 4)
     assert model.tile_encoder.input_shape == (None, 3, 3, 1)
-    # The tile encoder starts as a copy of the given encoder (CPC's _encoder_for_patches) ...
+    # The tile encoder starts as a copy of the given encoder (encoder_for_patches) ...
     for copied, original in zip(model.tile_encoder.weights, image_encoder.weights):
         np.testing.assert_array_equal(copied, original)
     # ... and the exported whole-image encoder shares its variables, so it follows training.
