@@ -10,6 +10,8 @@ import difflib
 import ml_collections
 from ml_collections.config_dict import placeholder
 
+from keras_ssl.evaluation.knn import TEMPERATURE as KNN_TEMPERATURE
+
 
 def default_config():
     """The complete schema with defaults (SimCLR, small ResNet, Fashion-MNIST)."""
@@ -69,7 +71,7 @@ def default_config():
         {
             "knn_every_epochs": 1,
             "knn_k": 20,
-            "knn_temperature": 0.07,
+            "knn_temperature": KNN_TEMPERATURE,
             "linear_every_epochs": 0,  # 0: only after the last epoch
             "linear_epochs": 50,
             "collapse_every_epochs": 1,

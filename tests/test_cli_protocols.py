@@ -72,7 +72,7 @@ def test_eval_all_protocols_writes_eval_json_and_plots(workdir):
         frozen = record["segmentation"]["results"][init]["frozen"]
         assert set(frozen) == {"0.5", "1"}
         assert 0 <= frozen["1"]["mean_iou"] <= 1 and frozen["1"]["train_images"] == 16
-    assert record["knn"]["ks"] == [20, 200] and record["knn"]["temperature"] == 0.1
+    assert record["knn"]["ks"] == [20, 200] and record["knn"]["temperature"] == 0.07
     assert 0 <= record["linear"]["accuracy"] <= 1 and len(record["linear"]["sweep"]) == 6
     assert len(record["finetune"]["ssl"]["curves"]["test_accuracy"]) == 2
     assert len(record["finetune"]["random_init"]["curves"]["test_accuracy"]) == 2

@@ -8,7 +8,7 @@ from keras_ssl.evaluation.features import (
     check_positive_int,
     extract_labelled_features,
 )
-from keras_ssl.evaluation.knn import check_knn_arguments, knn_accuracy
+from keras_ssl.evaluation.knn import TEMPERATURE, check_knn_arguments, knn_accuracy
 
 
 class KNNProbe(ProbeCallback):
@@ -58,7 +58,7 @@ class KNNProbe(ProbeCallback):
         train_data,
         test_data,
         k=20,
-        temperature=0.07,
+        temperature=TEMPERATURE,
         every_n_epochs=1,
         batch_size=512,
         num_classes=None,

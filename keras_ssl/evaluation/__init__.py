@@ -13,10 +13,8 @@ from keras_ssl.evaluation.features import (
 )
 from keras_ssl.evaluation.fine_tune import clone_encoder, fine_tune, layer_groups
 from keras_ssl.evaluation.fractions import label_fraction
-from keras_ssl.evaluation.knn import knn_accuracy, knn_predict
-from keras_ssl.evaluation.knn_eval import knn_eval, knn_sweep
-from keras_ssl.evaluation.linear import linear_probe
-from keras_ssl.evaluation.linear_eval import linear_eval, linear_sweep
+from keras_ssl.evaluation.knn import knn_accuracy, knn_eval, knn_predict, knn_sweep
+from keras_ssl.evaluation.linear import linear_eval, linear_probe, linear_sweep
 from keras_ssl.evaluation.plots import (
     embed_2d,
     plot_convergence,

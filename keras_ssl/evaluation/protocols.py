@@ -20,8 +20,8 @@ import numpy as np
 from keras_ssl.evaluation.efficiency import data_efficiency
 from keras_ssl.evaluation.features import extract_features
 from keras_ssl.evaluation.fine_tune import fine_tune
-from keras_ssl.evaluation.knn_eval import TEMPERATURE, knn_sweep
-from keras_ssl.evaluation.linear_eval import linear_sweep
+from keras_ssl.evaluation.knn import TEMPERATURE, knn_sweep
+from keras_ssl.evaluation.linear import linear_sweep
 from keras_ssl.evaluation.plots import (
     embed_2d,
     plot_convergence,

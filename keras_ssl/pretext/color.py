@@ -12,7 +12,6 @@ white ``M @ (1, 1, 1)`` (D65 as the sRGB matrix rounds it), so every neutral gre
 
 import functools
 
-import keras
 import numpy as np
 import tensorflow as tf
 
@@ -104,20 +103,6 @@ def lab_to_rgb(lab, clip=True):
         1.055 * tf.pow(tf.maximum(linear, 0.0031308), 1.0 / 2.4) - 0.055,
     )
     return tf.clip_by_value(rgb, 0.0, 1.0) if clip else rgb
-
-
-@keras.saving.register_keras_serializable(package="keras_ssl")
-class LabLightness(keras.layers.Layer):
-    """RGB images ``[batch, H, W, 3]`` -> the Lab lightness ``L / 100`` ``[batch, H, W, 1]``.
-
-    What a colorization encoder sees: a float image in ``[0, 1]`` like any other.
-    """
-
-    def call(self, images):
-        return rgb_to_lab(images)[..., :1] / 100.0
-
-    def compute_output_shape(self, input_shape):
-        return (*input_shape[:-1], 1)
 
 
 # -------------------------------------------------------------------------------- bins
