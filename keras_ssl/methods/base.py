@@ -1,7 +1,9 @@
 """``SSLMethod``: the ``keras.Model`` every self-supervised method subclasses.
 
 A method overrides :meth:`SSLMethod.compute_ssl_loss` (and :meth:`SSLMethod.after_optimizer_step`
-when it keeps state such as an EMA teacher or a queue). The base class owns everything else:
+when it keeps state such as an EMA teacher or a queue; values the update needs from the loss,
+such as MoCo's keys, travel from one to the other as the optional third return value of
+``compute_ssl_loss``). The base class owns everything else:
 unpacking batches in any accepted form, augmentation, the optional online linear probe, loss
 scaling for ``tf.distribute`` and mixed precision, the optimizer step, metrics, validation of
 inputs, (de)serialisation, the run's schedule plan and synchronised BatchNorm.
@@ -143,16 +145,22 @@ class SSLMethod(keras.Model):
             training: whether layers run in training mode.
 
         Returns:
-            ``(terms, features)``: ``terms`` maps each name in :attr:`loss_terms` to a scalar;
-            ``terms["loss"]`` is minimised. Every term is this replica's share: its mean over
-            replicas equals the loss of one device on the global batch (gather or all-reduce the
-            batch-level quantities with ``keras_ssl.distribute``). ``features`` are the encoder's
-            representations of the first view ``[n, D]`` (they feed the online probe).
+            ``(terms, features)`` or ``(terms, features, updates)``: ``terms`` maps each name in
+            :attr:`loss_terms` to a scalar; ``terms["loss"]`` is minimised. Every term is this
+            replica's share: its mean over replicas equals the loss of one device on the global
+            batch (gather or all-reduce the batch-level quantities with
+            ``keras_ssl.distribute``). ``features`` are the encoder's representations of the
+            first view ``[n, D]`` (they feed the online probe). ``updates``, a dict of tensors of
+            this step, is passed to :meth:`after_optimizer_step` as keyword arguments after the
+            optimizer step of a training step (and dropped in evaluation).
         """
         raise NotImplementedError(f"{type(self).__name__} must implement compute_ssl_loss().")
 
     def after_optimizer_step(self):
-        """Updates method state after the optimizer step (EMA teacher, queue, centre)."""
+        """Updates method state after the optimizer step (EMA teacher, queue, centre).
+
+        A method whose ``compute_ssl_loss`` returns ``updates`` takes them as keyword arguments
+        (``def after_optimizer_step(self, keys)``)."""
 
     def view_shape(self, index):
         """Expected ``(H, W, C)`` of view ``index`` (``None`` entries are not checked)."""
@@ -228,7 +236,7 @@ class SSLMethod(keras.Model):
         views, labels = self.unpack_batch(data)
         trainable = self.trainable_variables
         with tf.GradientTape() as tape:
-            terms, features = self.compute_ssl_loss(views, training=True)
+            terms, features, updates = _loss_outputs(self.compute_ssl_loss(views, training=True))
             total = terms["loss"]
             if self.probe is not None and labels is not None:
                 probe_loss = self._probe_update(features, labels)
@@ -238,13 +246,13 @@ class SSLMethod(keras.Model):
         gradients = tape.gradient(scaled, trainable)
         pairs = [(g, v) for g, v in zip(gradients, trainable) if g is not None]
         self.optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
-        self.after_optimizer_step()
+        self.after_optimizer_step(**updates)
         self._update_loss_trackers(terms)
         return self._step_logs()
 
     def test_step(self, data):
         views, labels = self.unpack_batch(data)
-        terms, features = self.compute_ssl_loss(views, training=False)
+        terms, features, _ = _loss_outputs(self.compute_ssl_loss(views, training=False))
         if self.probe is not None and labels is not None:
             self._probe_update(features, labels)
         self._update_loss_trackers(terms)
@@ -450,6 +458,13 @@ def _check_encoder(encoder):
             f"`encoder` must output pooled features [batch, D]; received output shape "
             f"{output_shape}. Fix: add global pooling (backbones.from_keras_model does)."
         )
+
+
+def _loss_outputs(outputs):
+    """``(terms, features, updates)`` of ``compute_ssl_loss``'s two or three return values."""
+    if len(outputs) == 2:
+        return (*outputs, {})
+    return outputs
 
 
 def _flat_labels(labels):

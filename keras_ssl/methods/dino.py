@@ -216,14 +216,6 @@ class DINO(MomentumMethod):
         self.center = self.add_weight(
             shape=(out_dim,), initializer="zeros", trainable=False, autocast=False, name="center"
         )
-        # Global mean of this step's teacher outputs, applied to the centre after the step.
-        self.batch_center = self.add_weight(
-            shape=(out_dim,),
-            initializer="zeros",
-            trainable=False,
-            autocast=False,
-            name="batch_center",
-        )
         self._check_views()
 
     # ----------------------------------------------------------------------------- hooks
@@ -301,14 +293,14 @@ class DINO(MomentumMethod):
         # The centre follows the mean teacher output of the GLOBAL batch (all replicas).
         total = distribute.all_reduce_sum(tf.reduce_sum(teacher, axis=[0, 1]))
         count = distribute.all_reduce_sum(tf.cast(_GLOBAL_VIEWS * batch, tf.float32))
-        self.batch_center.assign(total / count)
         terms = {"loss": tf.reduce_mean(losses), "teacher_entropy": entropy}
-        return terms, tf.cast(teacher_features[:batch], tf.float32)
+        features = tf.cast(teacher_features[:batch], tf.float32)
+        return terms, features, {"batch_center": total / count}
 
-    def after_optimizer_step(self):
+    def after_optimizer_step(self, batch_center):
         super().after_optimizer_step()  # EMA of the teacher encoder and head
         m = self.center_momentum
-        self.center.assign(self.center * m + self.batch_center * (1.0 - m))
+        self.center.assign(self.center * m + batch_center * (1.0 - m))
 
     # ------------------------------------------------------------------------- checks
     def _check_views(self):

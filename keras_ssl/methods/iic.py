@@ -114,13 +114,9 @@ class IIC(SSLMethod):
             if overclustering_clusters
             else None
         )
-        # Running mean of each sub-head's IIC loss (picks the sub-head used for prediction),
-        # and this step's global losses, applied after the optimizer step.
+        # Running mean of each sub-head's IIC loss (picks the sub-head used for prediction).
         self.head_losses = self.add_weight(
             shape=(num_heads,), initializer="zeros", trainable=False, name="head_losses"
-        )
-        self.batch_head_losses = self.add_weight(
-            shape=(num_heads,), initializer="zeros", trainable=False, name="batch_head_losses"
         )
 
     def build_heads(self, feature_shape):
@@ -152,7 +148,6 @@ class IIC(SSLMethod):
         batch = tf.shape(views[0])[0]
         features = self.encoder(tf.concat(views, axis=0), training=training)
         main = self._head_losses(self.cluster_head, features, self.num_clusters, batch)
-        self.batch_head_losses.assign(main)
         overclustering = tf.constant(0.0)
         if self.overclustering_head is not None:
             over = self._head_losses(
@@ -165,12 +160,12 @@ class IIC(SSLMethod):
             "iic": iic,
             "overclustering": overclustering,
         }
-        return terms, features[:batch]
+        return terms, features[:batch], {"head_losses": main}
 
-    def after_optimizer_step(self):
+    def after_optimizer_step(self, head_losses):
         # The first step starts the running mean at the step's losses.
         m = tf.where(self.optimizer.iterations > 1, self.head_loss_momentum, 0.0)
-        self.head_losses.assign(m * self.head_losses + (1.0 - m) * self.batch_head_losses)
+        self.head_losses.assign(m * self.head_losses + (1.0 - m) * head_losses)
 
     @property
     def best_head(self):

@@ -1,7 +1,5 @@
 """MoCo v1/v2: contrastive learning against a queue of keys from a momentum encoder."""
 
-import threading
-
 import keras
 import tensorflow as tf
 
@@ -142,9 +140,9 @@ class MoCo(MomentumMethod):
     with synchronised BatchNorm (or none) in the encoder, N replicas compute exactly what one
     device computes on the global batch.
 
-    The keys enqueued are those computed in the step: ``compute_ssl_loss`` hands the gathered
-    keys (a tensor of the traced step, not state) to ``after_optimizer_step``, which runs the
-    momentum update and then the enqueue; evaluation (``training=False``) never enqueues.
+    The keys enqueued are those computed in the step: ``compute_ssl_loss`` returns the gathered
+    keys as its ``updates`` and the train step hands them to ``after_optimizer_step``, which runs
+    the momentum update and then the enqueue; evaluation drops them (never enqueues).
 
     Batches must have a static size (``drop_remainder=True``) and ``queue_size`` must be a
     multiple of the keys enqueued per step (the global batch, twice that when ``symmetric``).
@@ -235,10 +233,6 @@ class MoCo(MomentumMethod):
         hidden = () if version == "v1" else (projection_hidden_dim or self.feature_dim,)
         self.projector = MLPHead(hidden, projection_dim, batch_norm=False, name="projector")
         self.queue = MemoryQueue(queue_size, projection_dim, name="queue")
-        # The step's keys travel from compute_ssl_loss to after_optimizer_step inside one traced
-        # step. They are a tensor of that trace, not state, so they are kept per replica thread
-        # (MirroredStrategy traces replicas in parallel threads) and untracked by Keras.
-        object.__setattr__(self, "_pending", threading.local())
 
     def default_augmenter(self):
         return moco_augmenter(self.image_shape, self.version)
@@ -274,18 +268,9 @@ class MoCo(MomentumMethod):
             losses_2 = info_nce(queries_2, keys_1, negatives, temperature=self.temperature)
             losses = (losses + losses_2) / 2.0
             enqueue = tf.concat([all_keys_1, all_keys], axis=0)
-        if training:
-            self._pending.keys = enqueue
-        return {"loss": tf.reduce_mean(losses)}, features
+        return {"loss": tf.reduce_mean(losses)}, features, {"keys": enqueue}
 
-    def after_optimizer_step(self):
-        keys = getattr(self._pending, "keys", None)
-        self._pending.keys = None
-        if keys is None:
-            raise RuntimeError(
-                "MoCo.after_optimizer_step() found no keys to enqueue; it must follow "
-                "compute_ssl_loss(views, training=True) in the same train step."
-            )
+    def after_optimizer_step(self, keys):
         super().after_optimizer_step()  # momentum update of the key encoder
         self.queue.enqueue(keys)
 

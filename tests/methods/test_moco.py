@@ -273,9 +273,19 @@ def test_evaluate_does_not_touch_the_queue():
     model.evaluate(testing.make_dataset(make_data(), GLOBAL_BATCH), verbose=0)
     np.testing.assert_array_equal(numpy(model.queue.keys), before)
     assert int(numpy(model.queue.pointer)) == 0
-    # Evaluation computed keys but left none to enqueue.
-    with pytest.raises(RuntimeError, match="no keys to enqueue"):
-        model.after_optimizer_step()
+
+
+def test_the_step_enqueues_the_keys_its_loss_returned():
+    keras.utils.set_random_seed(0)
+    model = make_model(probe_classes=None)
+    model.compile(optimizer=keras.optimizers.SGD(0.0))
+    views = tuple(tf.constant(v[:GLOBAL_BATCH]) for v in make_data()["views"])
+    # Key encoder == query encoder and no learning: the loss's keys are the step's keys.
+    _, _, updates = model.compute_ssl_loss(views, training=True)
+    model.train_on_batch({"views": views})
+    keys = numpy(model.queue.keys)[:GLOBAL_BATCH]
+    np.testing.assert_allclose(keys, numpy(updates["keys"]), rtol=1e-5, atol=1e-6)
+    assert int(numpy(model.queue.pointer)) == GLOBAL_BATCH
 
 
 def test_info_nce_with_a_queue_matches_hand_and_numpy_values():
