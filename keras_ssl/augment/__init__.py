@@ -32,6 +32,8 @@ PRESETS = {
     "byol": presets.byol,
     "multicrop": multicrop,
     "crop_flip": presets.crop_flip,
+    "moco_v1": presets.moco_v1,
+    "moco_v2": presets.moco_v2,
     "identity": presets.identity,
 }
 

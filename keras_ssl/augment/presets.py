@@ -260,6 +260,46 @@ def crop_flip(image_shape, crop_scale=(0.5, 1.0), flip=True, num_views=1):
     return MultiViewAugmenter([pipeline() for _ in range(num_views)])
 
 
+def moco_v1(image_shape):
+    """MoCo v1's two-view augmentation (He et al. 2020, arXiv:1911.05722, Sec. 4).
+
+    A random resized crop (area 0.2-1), grayscale with probability 0.2 (RGB only), colour jitter
+    0.4 of brightness, contrast, saturation and hue on every image and a horizontal flip.
+
+    Args:
+        image_shape: ``(height, width, channels)`` of the images; channels 1 or 3.
+
+    Returns:
+        A :class:`MultiViewAugmenter` producing two views.
+    """
+    crop = simclr_pipeline(image_shape, blur=False)[0]  # validates image_shape, sizes the crop
+
+    def pipeline():
+        return [
+            RandomResizedCrop(crop.height, crop.width, scale=(0.2, 1.0)),
+            RandomGrayscale(0.2),
+            ColorJitter(0.4, 0.4, 0.4, 0.4, probability=1.0),
+            RandomHorizontalFlip(0.5),
+        ]
+
+    return MultiViewAugmenter([pipeline(), pipeline()])
+
+
+def moco_v2(image_shape):
+    """MoCo v2's "aug+" (Chen et al. 2020, arXiv:2003.04297): SimCLR's recipe with crop area
+    0.2-1, colour jitter (0.4, 0.4, 0.4, 0.1) with probability 0.8, grayscale 0.2 and Gaussian
+    blur (``sigma ~ U(0.1, 2)``, probability 0.5), i.e. ``simclr(image_shape, crop_scale=(0.2,
+    1.0), blur=True)``.
+
+    Args:
+        image_shape: ``(height, width, channels)`` of the images; channels 1 or 3.
+
+    Returns:
+        A :class:`MultiViewAugmenter` producing two views.
+    """
+    return simclr(image_shape, crop_scale=(0.2, 1.0), blur=True)
+
+
 def identity(image_shape, num_views=1):
     """No augmentation: ``num_views`` copies of the images (reconstruction methods, baselines).
 

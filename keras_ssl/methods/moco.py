@@ -4,54 +4,16 @@ import keras
 import tensorflow as tf
 
 from keras_ssl import distribute
-from keras_ssl.augment import presets
-from keras_ssl.augment.color import ColorJitter, RandomGrayscale
-from keras_ssl.augment.crop import RandomResizedCrop
-from keras_ssl.augment.flip import RandomHorizontalFlip
-from keras_ssl.augment.multi_view import MultiViewAugmenter
 from keras_ssl.layers.memory_queue import MemoryQueue
 from keras_ssl.layers.mlp_head import MLPHead
 from keras_ssl.losses.contrastive import info_nce
 from keras_ssl.methods.momentum import MomentumMethod
+from keras_ssl.validation import check_int, check_positive_number
 
 VERSIONS = ("v1", "v2")
 _TEMPERATURES = {"v1": 0.07, "v2": 0.2}
 _SHUFFLE_SALT = 0x4D6F436F  # "MoCo"
 _MASK32 = 0xFFFFFFFF
-
-
-def moco_augmenter(image_shape, version="v2"):
-    """MoCo's two-view augmentation.
-
-    v1 (He et al. 2020, Sec. 4): random resized crop (area 0.2-1), grayscale with probability
-    0.2 (RGB only), colour jitter 0.4 of brightness, contrast, saturation and hue on every image,
-    horizontal flip. v2 (Chen et al. 2020, "aug+"): SimCLR's recipe with area 0.2-1, colour
-    jitter (0.4, 0.4, 0.4, 0.1) with probability 0.8, grayscale 0.2 and Gaussian blur
-    (``sigma ~ U(0.1, 2)``, probability 0.5), i.e. ``presets.simclr(image_shape,
-    crop_scale=(0.2, 1.0), blur=True)``.
-
-    Args:
-        image_shape: ``(height, width, channels)`` of the images; channels 1 or 3.
-        version: ``"v1"`` or ``"v2"``.
-
-    Returns:
-        A :class:`keras_ssl.augment.MultiViewAugmenter` producing two views.
-    """
-    _check_version(version)
-    if version == "v2":
-        return presets.simclr(image_shape, crop_scale=(0.2, 1.0), blur=True)
-    # simclr_pipeline validates image_shape (ints, 1 or 3 channels); v1 reuses its crop size.
-    crop = presets.simclr_pipeline(image_shape, blur=False)[0]
-
-    def pipeline():
-        return [
-            RandomResizedCrop(crop.height, crop.width, scale=(0.2, 1.0)),
-            RandomGrayscale(0.2),
-            ColorJitter(0.4, 0.4, 0.4, 0.4, probability=1.0),
-            RandomHorizontalFlip(0.5),
-        ]
-
-    return MultiViewAugmenter([pipeline(), pipeline()])
 
 
 def shuffle_permutation(size, step):
@@ -120,7 +82,8 @@ class MoCo(MomentumMethod):
     in global batch order, replace the oldest keys of the queue
     (:class:`keras_ssl.layers.MemoryQueue`). v1 projects with a linear layer, v2 with an MLP (hidden
     layer, ReLU, output; no BatchNorm, as in MoCo v2's code) and uses the stronger "aug+"
-    augmentation (:func:`moco_augmenter`).
+    augmentation (:func:`keras_ssl.augment.presets.moco_v2`; v1:
+    :func:`~keras_ssl.augment.presets.moco_v1`).
 
     Shuffle-BN (``shuffle_bn=True``): with BatchNorm, a query and its key normalised with the
     statistics of the same sub-batch can be matched through those statistics instead of image
@@ -151,7 +114,8 @@ class MoCo(MomentumMethod):
         encoder: backbone ``keras.Model`` (images -> ``[batch, D]`` features).
         version: ``"v1"`` or ``"v2"``; chooses the head, the default temperature and the
             default augmentation.
-        augmenter: view generator; default :func:`moco_augmenter` for ``version``.
+        augmenter: view generator; default the preset ``"moco_v1"`` or ``"moco_v2"`` for
+            ``version``.
         queue_size: number of keys ``K`` in the queue (paper: 65536; 4096 for CIFAR-size runs).
         projection_dim: size of the projections and keys (paper: 128).
         projection_hidden_dim: hidden size of v2's MLP head; ``None`` uses the feature size
@@ -172,6 +136,8 @@ class MoCo(MomentumMethod):
     # Shuffle-BN relies on per-replica BatchNorm statistics (see above): BatchNorm is left as
     # built unless synchronized_bn=True.
     synchronize_batch_norm = False
+
+    default_preset = "moco_v2"  # "moco_v1" for version="v1"
 
     def __init__(
         self,
@@ -194,26 +160,22 @@ class MoCo(MomentumMethod):
         _check_version(version)
         if temperature is None:
             temperature = _TEMPERATURES[version]
-        valid = isinstance(temperature, (int, float)) and not isinstance(temperature, bool)
-        if not valid or temperature <= 0:
-            raise ValueError(
-                f"`temperature` must be a positive number; received {temperature!r}. Fix: use "
-                "0.07 (MoCo v1), 0.2 (MoCo v2), or None for the version's default."
+        temperature = check_positive_number(
+            temperature,
+            "temperature",
+            "use 0.07 (MoCo v1), 0.2 (MoCo v2), or None for the version's default.",
+        )
+        check_int(queue_size, "queue_size", 1, "use 65536 (ImageNet) or 4096 (small datasets).")
+        check_int(projection_dim, "projection_dim", 1, "use 128 (the papers).")
+        if bn_splits is not None:
+            check_int(
+                bn_splits,
+                "bn_splits",
+                1,
+                "use None (2 groups on one device, 1 per replica on several) or e.g. 2 or 4.",
             )
-        for name, value in (("queue_size", queue_size), ("projection_dim", projection_dim)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(
-                    f"`{name}` must be a positive integer; received {value!r}. Fix: use e.g. "
-                    "queue_size=65536 (ImageNet) or 4096 (small datasets), projection_dim=128."
-                )
-        if bn_splits is not None and (
-            isinstance(bn_splits, bool) or not isinstance(bn_splits, int) or bn_splits < 1
-        ):
-            raise ValueError(
-                f"`bn_splits` must be a positive integer or None; received {bn_splits!r}. Fix: "
-                "use None (2 groups on one device, 1 per replica on several) or e.g. 2 or 4."
-            )
-        self.version = version  # read by default_augmenter() inside the base constructor
+        self.version = version
+        self.default_preset = f"moco_{version}"  # read inside the base constructor
         super().__init__(
             encoder,
             augmenter=augmenter,
@@ -226,16 +188,13 @@ class MoCo(MomentumMethod):
         self.queue_size = queue_size
         self.projection_dim = projection_dim
         self.projection_hidden_dim = projection_hidden_dim
-        self.temperature = float(temperature)
+        self.temperature = temperature
         self.symmetric = bool(symmetric)
         self.shuffle_bn = bool(shuffle_bn)
         self.bn_splits = bn_splits
         hidden = () if version == "v1" else (projection_hidden_dim or self.feature_dim,)
         self.projector = MLPHead(hidden, projection_dim, batch_norm=False, name="projector")
         self.queue = MemoryQueue(queue_size, projection_dim, name="queue")
-
-    def default_augmenter(self):
-        return moco_augmenter(self.image_shape, self.version)
 
     def build_heads(self, feature_shape):
         self.projector.build(feature_shape)
@@ -247,7 +206,7 @@ class MoCo(MomentumMethod):
         if len(views) != 2:
             raise ValueError(
                 f"MoCo uses exactly 2 views per image (query and key); received {len(views)}. "
-                "Fix: use an augmenter with two views (keras_ssl.methods.moco.moco_augmenter)."
+                "Fix: use an augmenter with two views (keras_ssl.augment.presets.moco_v2)."
             )
         batch = views[0].shape[0]
         replicas = distribute.num_replicas()

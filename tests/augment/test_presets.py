@@ -25,3 +25,17 @@ def test_identity_returns_the_images_and_bad_view_counts_raise():
         np.testing.assert_array_equal(view, images)
     with pytest.raises(ValueError, match="num_views"):
         presets.crop_flip((8, 8, 1), num_views=0)
+
+
+def test_moco_presets_are_the_papers_recipes():
+    v1, v2 = presets.moco_v1((8, 8, 1)), presets.moco_v2((8, 8, 1))
+    assert len(v1.pipelines) == len(v2.pipelines) == 2
+    crop, gray, jitter, flip = v1.pipelines[0]
+    assert (crop.height, crop.width, crop.scale) == (8, 8, (0.2, 1.0))
+    assert gray.probability == 0.2 and flip.probability == 0.5
+    assert (jitter.brightness, jitter.hue, jitter.probability) == (0.4, 0.4, 1.0)
+    reference = presets.simclr((8, 8, 1), crop_scale=(0.2, 1.0), blur=True)
+    assert [type(layer) for layer in v2.pipelines[0]] == [
+        type(layer) for layer in reference.pipelines[0]
+    ]
+    assert v2.pipelines[0][0].scale == (0.2, 1.0)

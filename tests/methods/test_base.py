@@ -168,6 +168,7 @@ def test_the_default_augmenter_is_the_class_preset():
     ("name", "preset"),
     [
         ("simclr", "simclr"),
+        ("moco", "moco_v2"),
         ("byol", "byol"),
         ("barlow_twins", "byol"),
         ("vicreg", "byol"),

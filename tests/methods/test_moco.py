@@ -19,7 +19,7 @@ from keras_ssl.augment import (
 )
 from keras_ssl.datasets import fashion_mnist
 from keras_ssl.datasets.pipeline import make_ssl_dataset
-from keras_ssl.methods.moco import MoCo, moco_augmenter, shuffle_permutation
+from keras_ssl.methods.moco import MoCo, shuffle_permutation
 
 GLOBAL_BATCH = 8
 QUEUE = 24  # three global batches: the third step fills it, the fourth replaces the oldest
@@ -334,6 +334,7 @@ def test_versions_set_head_temperature_and_augmentation():
     assert v2_layers[0].scale == (0.2, 1.0)
     reference = presets.simclr((8, 8, 1), crop_scale=(0.2, 1.0), blur=True)
     assert [type(layer) for layer in v2_layers] == [type(layer) for layer in reference.views[0]]
+    assert (v1.default_preset, v2.default_preset) == ("moco_v1", "moco_v2")
     config = v1.get_config()
     assert MoCo.from_config(copy.deepcopy(config)).get_config() == config
 
@@ -344,18 +345,14 @@ def test_versions_set_head_temperature_and_augmentation():
         ({"version": "v3"}, "`version` must be one of .*received 'v3'"),
         ({"temperature": 0.0}, "`temperature` must be a positive number; received 0.0"),
         ({"temperature": -0.2}, "`temperature` must be a positive number; received -0.2"),
-        ({"queue_size": 0}, "`queue_size` must be a positive integer; received 0"),
-        ({"bn_splits": 0}, "`bn_splits` must be a positive integer or None; received 0"),
+        ({"queue_size": 0}, "`queue_size` must be an integer >= 1; received 0"),
+        ({"projection_dim": 2.5}, "`projection_dim` must be an integer >= 1; received 2.5"),
+        ({"bn_splits": 0}, "`bn_splits` must be an integer >= 1; received 0"),
     ],
 )
 def test_bad_constructor_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         MoCo(make_encoder(), **kwargs)
-
-
-def test_bad_version_for_the_augmenter():
-    with pytest.raises(ValueError, match="received 'v0'.*Fix"):
-        moco_augmenter((8, 8, 1), "v0")
 
 
 def test_queue_size_must_divide_by_the_global_batch():
