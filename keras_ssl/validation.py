@@ -31,3 +31,29 @@ def check_positive_number(value, name, fix=None):
             f"Fix: {fix or 'pass a number > 0.'}"
         )
     return float(value)
+
+
+def check_in_range(value, name, low=None, high=None, fix=None, low_open=False, high_open=False):
+    """Returns ``value`` as a ``float`` if it is a real number in the interval from ``low`` to
+    ``high`` (``bool`` excluded; ``None`` leaves that side unbounded; ``*_open`` excludes the
+    bound).
+
+    The error names the interval as ``[low, high]``, ``(low, high]``, ``>= low`` or ``<= high``.
+    """
+    valid = not isinstance(value, bool) and isinstance(value, numbers.Real)
+    if valid and low is not None:
+        valid = value > low if low_open else value >= low
+    if valid and high is not None:
+        valid = value < high if high_open else value <= high
+    if not valid:
+        if low is not None and high is not None:
+            interval = f"in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+        elif low is not None:
+            interval = f"{'>' if low_open else '>='} {low}"
+        else:
+            interval = f"{'<' if high_open else '<='} {high}"
+        raise ValueError(
+            f"`{name}` must be a number {interval}; received {value!r}. "
+            f"Fix: {fix or f'pass a number {interval}.'}"
+        )
+    return float(value)

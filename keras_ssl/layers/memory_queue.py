@@ -9,13 +9,7 @@ restored on resume.
 import keras
 import tensorflow as tf
 
-
-def _check_positive_int(value, name, example):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(
-            f"MemoryQueue `{name}` must be a positive integer; received {value!r}. "
-            f"Fix: pass e.g. {name}={example}."
-        )
+from keras_ssl.validation import check_int
 
 
 def random_unit_rows(shape, dtype=None):
@@ -50,8 +44,8 @@ class MemoryQueue(keras.layers.Layer):
 
     def __init__(self, size, dim, **kwargs):
         super().__init__(**kwargs)
-        _check_positive_int(size, "size", 65536)
-        _check_positive_int(dim, "dim", 128)
+        check_int(size, "size", 1, "pass e.g. size=65536 (MoCo on ImageNet).")
+        check_int(dim, "dim", 1, "pass e.g. dim=128 (MoCo's projections).")
         self.size = size
         self.dim = dim
         self.keys = self.add_weight(

@@ -25,6 +25,7 @@ import tensorflow as tf
 from keras_ssl import distribute
 from keras_ssl.callbacks.progbar import ProbeProgbar, probe_keys
 from keras_ssl.images import check_image_batch, to_float_images
+from keras_ssl.validation import check_in_range, check_int
 
 
 @keras.saving.register_keras_serializable(package="keras_ssl")
@@ -177,12 +178,9 @@ class SSLMethod(keras.Model):
         """Sets the run the epoch schedules are converted with: ``steps_per_epoch`` optimizer
         steps per epoch, ``epochs`` epochs in all (``fit`` calls it when it starts; call it
         before a custom loop of ``train_step`` / ``train_on_batch``)."""
-        for name, value in (("steps_per_epoch", steps_per_epoch), ("epochs", epochs)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(
-                    f"`{name}` must be a positive integer; received {value!r}. Fix: pass the "
-                    "optimizer steps of one epoch and the number of epochs of the run."
-                )
+        fix = "pass the optimizer steps of one epoch and the number of epochs of the run."
+        steps_per_epoch = check_int(steps_per_epoch, "steps_per_epoch", 1, fix)
+        epochs = check_int(epochs, "epochs", 1, fix)
         self.schedule_steps_per_epoch.assign(int(steps_per_epoch))
         self.schedule_total_steps.assign(int(steps_per_epoch) * int(epochs))
 
@@ -404,12 +402,13 @@ def check_epochs(value, name, allow_none=False):
     """Validates a schedule length in epochs (a non-negative number, or None when allowed)."""
     if value is None and allow_none:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-        raise ValueError(
-            f"`{name}` must be a non-negative number of epochs{' or None' if allow_none else ''}; "
-            f"received {value!r}. Fix: pass a length in epochs (e.g. 1, 30 or 0.5); fit "
-            "converts it with the real steps per epoch."
-        )
+    check_in_range(
+        value,
+        name,
+        0,
+        fix=f"pass a length in epochs (e.g. 1, 30 or 0.5{', or None' if allow_none else ''}); "
+        "fit converts it with the real steps per epoch.",
+    )
     return value
 
 

@@ -9,7 +9,7 @@ from keras_ssl.layers.batch_norm import BatchNormalization
 from keras_ssl.losses.classification import rebalanced_cross_entropy
 from keras_ssl.methods.base import SSLMethod, _check_encoder
 from keras_ssl.pretext import color
-from keras_ssl.validation import check_positive_number
+from keras_ssl.validation import check_in_range, check_int, check_positive_number
 
 _POOLING = (keras.layers.GlobalAveragePooling2D, keras.layers.GlobalMaxPooling2D)
 
@@ -226,14 +226,8 @@ class Colorization(LabMethod):
         check_positive_number(grid_size, "grid_size", "use 10 (Zhang et al.).")
         check_positive_number(sigma, "sigma", "use 5 (Zhang et al.).")
         check_positive_number(temperature, "temperature", "use 0.38 (Zhang et al.).")
-        if isinstance(neighbours, bool) or not isinstance(neighbours, int) or neighbours < 1:
-            raise ValueError(
-                f"`neighbours` must be a positive int; received {neighbours!r}. Fix: use 5."
-            )
-        if isinstance(mix, bool) or not isinstance(mix, (int, float)) or not 0 < mix <= 1:
-            raise ValueError(
-                f"`mix` must be in (0, 1]; received {mix!r}. Fix: use 0.5 (Zhang et al.)."
-            )
+        check_int(neighbours, "neighbours", 1, "use 5 (Zhang et al.).")
+        check_in_range(mix, "mix", 0, 1, "use 0.5 (Zhang et al.).", low_open=True)
         self.image_shape = (*self.image_shape[:2], 3)
         self.grid_size = grid_size
         self.sigma = sigma

@@ -14,7 +14,7 @@ from keras_ssl.losses.reconstruction import masked_reconstruction_loss
 from keras_ssl.methods.adversarial import AdversarialMethod, apply_gradients
 from keras_ssl.methods.step_random import new_seed, step_seed, this_replica_rows
 from keras_ssl.pretext import masks as masks_lib
-from keras_ssl.validation import check_int
+from keras_ssl.validation import check_in_range, check_int
 
 #: The paper's fill value: the ImageNet mean, (117, 104, 123) / 255 per RGB channel
 #: (released code, ``train.lua``: ``2*117/255-1`` etc. in its [-1, 1] scale).
@@ -120,12 +120,13 @@ class ContextEncoder(AdversarialMethod):
             ("adversarial_weight", adversarial_weight),
             ("overlap_weight", overlap_weight),
         ):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise ValueError(
-                    f"`{name}` must be a number >= 0; received {value!r}. Fix: use the paper's "
-                    "reconstruction_weight=0.999, adversarial_weight=0.001 (0 turns it off) "
-                    "and the released code's overlap_weight=10."
-                )
+            check_in_range(
+                value,
+                name,
+                0,
+                fix="use the paper's reconstruction_weight=0.999, adversarial_weight=0.001 (0 "
+                "turns it off) and the released code's overlap_weight=10.",
+            )
         masks_lib.check_overlap(overlap)
         self.mask = mask
         self.region_masks = region_masks

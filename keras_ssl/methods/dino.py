@@ -11,7 +11,7 @@ from keras_ssl.layers.dino_head import DINOHead
 from keras_ssl.losses.distillation import dino_loss, teacher_probabilities
 from keras_ssl.methods.base import check_epochs
 from keras_ssl.methods.momentum import MomentumMethod
-from keras_ssl.validation import check_positive_number
+from keras_ssl.validation import check_in_range, check_int, check_positive_number
 
 _GLOBAL_VIEWS = 2
 
@@ -178,24 +178,13 @@ class DINO(MomentumMethod):
         self.warmup_teacher_temp_epochs = check_epochs(
             warmup_teacher_temp_epochs, "warmup_teacher_temp_epochs"
         )
-        if (
-            isinstance(center_momentum, bool)
-            or not isinstance(center_momentum, (int, float))
-            or not 0 <= center_momentum <= 1
-        ):
-            raise ValueError(
-                f"`center_momentum` must be a number in [0, 1]; received {center_momentum!r}. "
-                "Fix: use DINO's 0.9."
-            )
-        self.center_momentum = float(center_momentum)
+        self.center_momentum = check_in_range(
+            center_momentum, "center_momentum", 0, 1, "use DINO's 0.9."
+        )
         self.freeze_last_layer_epochs = check_epochs(
             freeze_last_layer_epochs, "freeze_last_layer_epochs"
         )
-        if isinstance(head_layers, bool) or not isinstance(head_layers, int) or head_layers < 1:
-            raise ValueError(
-                f"`head_layers` must be a positive int; received {head_layers!r}. Fix: use "
-                "DINO's 3 (two hidden layers and the bottleneck)."
-            )
+        check_int(head_layers, "head_layers", 1, "use DINO's 3 (two hidden layers, bottleneck).")
         self.out_dim = out_dim
         self.hidden_dim = hidden_dim
         self.bottleneck_dim = bottleneck_dim

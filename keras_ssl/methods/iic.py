@@ -7,7 +7,7 @@ import tensorflow as tf
 from keras_ssl.images import to_float_images
 from keras_ssl.losses.mutual_information import EPSILON, check_epsilon, iic_loss
 from keras_ssl.methods.base import SSLMethod
-from keras_ssl.validation import check_int
+from keras_ssl.validation import check_in_range, check_int
 
 
 @keras.saving.register_keras_serializable(package="keras_ssl")
@@ -82,20 +82,8 @@ class IIC(SSLMethod):
                 "use more clusters than classes (paper: 50-70), or None for no such head.",
             )
         check_int(num_heads, "num_heads", 1, "use 5 (the paper) or 1.")
-        for name, value, low in (
-            ("overclustering_weight", overclustering_weight, 0.0),
-            ("head_loss_momentum", head_loss_momentum, 0.0),
-        ):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low:
-                raise ValueError(
-                    f"`{name}` must be a number >= {low}; received {value!r}. Fix: use the "
-                    "default (1.0 for overclustering_weight, 0.99 for head_loss_momentum)."
-                )
-        if head_loss_momentum >= 1:
-            raise ValueError(
-                f"`head_loss_momentum` must be below 1; received {head_loss_momentum!r}. Fix: "
-                "use e.g. 0.99."
-            )
+        check_in_range(overclustering_weight, "overclustering_weight", 0, fix="use 1.0.")
+        check_in_range(head_loss_momentum, "head_loss_momentum", 0, 1, "use 0.99.", high_open=True)
         check_epsilon(epsilon)
         self.num_clusters = num_clusters
         self.overclustering_clusters = overclustering_clusters

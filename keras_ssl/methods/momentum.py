@@ -22,6 +22,7 @@ import keras
 import tensorflow as tf
 
 from keras_ssl.methods.base import SSLMethod, check_epochs
+from keras_ssl.validation import check_in_range
 
 
 def copy_network(network):
@@ -117,20 +118,13 @@ class MomentumMethod(SSLMethod):
                 "momentum constant."
             )
         super().__init__(encoder, augmenter=augmenter, probe_classes=probe_classes, **kwargs)
-        values = (("momentum", momentum), ("final_momentum", final_momentum))
-        for name, value in values:
-            if value is None and name == "final_momentum":
-                continue
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, (int, float))
-                or not 0.0 <= value <= 1.0
-            ):
-                raise ValueError(
-                    f"`{name}` must be a number in [0, 1]; received {value!r}. Fix: use e.g. "
-                    "momentum=0.996, final_momentum=1.0 (BYOL) or momentum=0.999, "
-                    "final_momentum=None (MoCo)."
-                )
+        fix = (
+            "use e.g. momentum=0.996, final_momentum=1.0 (BYOL) or momentum=0.999, "
+            "final_momentum=None (MoCo)."
+        )
+        check_in_range(momentum, "momentum", 0, 1, fix)
+        if final_momentum is not None:
+            check_in_range(final_momentum, "final_momentum", 0, 1, fix)
         self.momentum_epochs = check_epochs(momentum_epochs, "momentum_epochs", allow_none=True)
         if self.momentum_epochs == 0:
             raise ValueError(

@@ -3,6 +3,7 @@ Twins, VICReg): the projector, its arguments and checks, and the per-view forwar
 
 from keras_ssl.layers import MLPHead
 from keras_ssl.methods.base import SSLMethod
+from keras_ssl.validation import check_int
 
 
 def check_two_views(views, method):
@@ -16,15 +17,12 @@ def check_two_views(views, method):
 
 def check_projection_layers(projection_layers):
     """Raises a ``ValueError`` unless ``projection_layers`` is a positive integer."""
-    if (
-        isinstance(projection_layers, bool)
-        or not isinstance(projection_layers, int)
-        or projection_layers < 1
-    ):
-        raise ValueError(
-            f"`projection_layers` must be a positive integer; received {projection_layers!r}. "
-            "Fix: use 3 (Barlow Twins and VICReg use 3-layer projectors)."
-        )
+    check_int(
+        projection_layers,
+        "projection_layers",
+        1,
+        "use 3 (Barlow Twins and VICReg use 3-layer projectors).",
+    )
 
 
 def project_views(method, views, training):

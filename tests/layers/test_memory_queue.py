@@ -92,9 +92,9 @@ def test_config_round_trip():
 @pytest.mark.parametrize(
     "size, dim, match",
     [
-        (0, 4, "`size` must be a positive integer; received 0"),
-        (8, 2.5, "`dim` must be a positive integer; received 2.5"),
-        (True, 4, "`size` must be a positive integer; received True"),
+        (0, 4, "`size` must be an integer >= 1; received 0"),
+        (8, 2.5, "`dim` must be an integer >= 1; received 2.5"),
+        (True, 4, "`size` must be an integer >= 1; received True"),
     ],
 )
 def test_bad_sizes(size, dim, match):

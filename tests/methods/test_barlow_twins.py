@@ -149,7 +149,7 @@ def test_constructor_errors():
         BarlowTwins(encoder, redundancy_weight=-0.1)
     with pytest.raises(ValueError, match="`epsilon` must be a number > 0"):
         BarlowTwins(encoder, epsilon=0.0)
-    with pytest.raises(ValueError, match="`projection_layers` must be a positive integer"):
+    with pytest.raises(ValueError, match="`projection_layers` must be an integer >= 1"):
         BarlowTwins(encoder, projection_layers=0)
     with pytest.raises(ValueError, match="Head sizes must be positive"):
         BarlowTwins(encoder, projection_dim=0)

@@ -151,7 +151,7 @@ def test_bad_images_rank_raises():
         ({"covariance_weight": -0.5}, "`covariance_weight` must be a number >= 0"),
         ({"gamma": 0.0}, "`gamma` must be a number > 0; received 0.0"),
         ({"epsilon": -1e-4}, "`epsilon` must be a number > 0"),
-        ({"projection_layers": 1.5}, "`projection_layers` must be a positive integer"),
+        ({"projection_layers": 1.5}, "`projection_layers` must be an integer >= 1"),
     ],
 )
 def test_constructor_errors(kwargs, match):
