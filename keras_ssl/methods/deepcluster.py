@@ -1,52 +1,23 @@
 """DeepCluster: alternate k-means on the network's features and classification of the clusters."""
 
-import warnings
-import weakref
-
 import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_ssl.clustering import INITIALIZATIONS, apply_pca, fit_pca, kmeans
-from keras_ssl.images import check_image_batch, to_float_images
+from keras_ssl.clustering import INITIALIZATIONS
+from keras_ssl.clustering.features import cluster_features, embed_images
 from keras_ssl.methods.base import SSLMethod
+from keras_ssl.methods.deepcluster_callback import DeepClusterCallback
+from keras_ssl.methods.indexed_batches import (
+    INDEXED_BATCHES,
+    INDEXED_FIX,
+    IndexedViews,
+    batch_indices,
+    check_indices,
+    image_array,
+    index_fit_input,
+)
 from keras_ssl.validation import check_int
-
-#: The batch key holding each image's dataset index (``int32 [batch]``).
-INDICES = "indices"
-
-_INDEXED_BATCHES = (
-    "DeepCluster trains every view of an image on that image's cluster, so each batch must "
-    "carry the dataset index of its images under 'indices' (image i of the clustered images "
-    "has index i)"
-)
-_INDEXED_FIX = (
-    "Fix: pass the NumPy images to fit (DeepCluster numbers them), or build the dataset with "
-    "keras_ssl.datasets.make_ssl_dataset(images, indices=True, ...) and give DeepCluster the "
-    "same images with model.adapt(images) or callbacks=[DeepClusterCallback(images)]."
-)
-
-
-@tf.function(reduce_retracing=True)
-def _cluster_features(features, pca_dim, whiten, num_clusters, iterations, seed, init):
-    """PCA(-whitening) -> L2 normalisation -> k-means, as one traced computation."""
-    mean, projection = fit_pca(features, pca_dim, whiten=whiten)
-    points = tf.math.l2_normalize(apply_pca(features, mean, projection), axis=1)
-    centroids, assignments = kmeans(
-        points, num_clusters, num_iterations=iterations, seed=seed, init=init
-    )
-    return mean, projection, centroids, assignments
-
-
-class IndexedViews(tuple):
-    """The views of a batch (a tuple, as ``compute_ssl_loss`` takes them) with the dataset index
-    of each image, ``indices`` (``int32 [batch]``): every view of image ``j`` is trained on the
-    cluster of ``indices[j]``."""
-
-    def __new__(cls, views, indices):
-        instance = super().__new__(cls, views)
-        instance.indices = indices
-        return instance
 
 
 @keras.saving.register_keras_serializable(package="keras_ssl")
@@ -197,7 +168,7 @@ class DeepCluster(SSLMethod):
         Returns:
             The images as a rank-4 NumPy array.
         """
-        images = _image_array(images, self.image_shape)
+        images = image_array(images, self.image_shape)
         self._check_count(len(images))
         self.clustering_images = images
         return images
@@ -221,12 +192,12 @@ class DeepCluster(SSLMethod):
         Returns:
             ``int32`` NumPy array ``[n]``: the cluster of each image.
         """
-        images = _image_array(images, self.image_shape)
-        indices = self._check_indices(indices, len(images))
+        images = image_array(images, self.image_shape)
+        indices = check_indices(indices, len(images), self.clustering_examples)
         self._check_count(len(images))
         features = embed_images(self.encoder, images, batch_size)
         round_seed = self._round_seed(self.clustering_round)
-        mean, projection, centroids, assignments = _cluster_features(
+        mean, projection, centroids, assignments = cluster_features(
             tf.constant(features, tf.float32),
             self.projected_dim,
             self.whiten,
@@ -267,23 +238,6 @@ class DeepCluster(SSLMethod):
                 f"{self.clustering_examples} images; received {count} training images. Fix: "
                 f"construct it with clustering_examples={count} (or more)."
             )
-
-    def _check_indices(self, indices, count):
-        if indices is None:
-            return np.arange(count)
-        indices = np.asarray(indices).reshape(-1)
-        if (
-            len(indices) != count
-            or not np.issubdtype(indices.dtype, np.integer)
-            or (count and (indices.min() < 0 or indices.max() >= self.clustering_examples))
-            or len(np.unique(indices)) != count
-        ):
-            raise ValueError(
-                f"`indices` must be {count} distinct integers in [0, clustering_examples="
-                f"{self.clustering_examples}), one per image; received {indices.dtype} indices "
-                f"of shape {indices.shape}. Fix: pass each image's dataset index."
-            )
-        return indices
 
     def _reinitialize_classifier(self, round_seed):
         seed = int(round_seed.numpy()) % (2**31 - 1)
@@ -326,11 +280,11 @@ class DeepCluster(SSLMethod):
         Returns:
             ``int32`` NumPy array ``[N]`` of cluster ids.
         """
-        images = _image_array(images, self.image_shape)
+        images = image_array(images, self.image_shape)
         self._check_count(len(images), capacity=False)
         features = embed_images(self.encoder, images, batch_size)
         last = tf.maximum(tf.cast(self.clustering_round, tf.int64) - 1, 0)
-        *_, clusters = _cluster_features(
+        *_, clusters = cluster_features(
             tf.constant(features, tf.float32),
             self.projected_dim,
             self.whiten,
@@ -343,17 +297,17 @@ class DeepCluster(SSLMethod):
 
     # --------------------------------------------------------------------------- step
     def unpack_batch(self, data):
-        indices = _batch_indices(data)
+        indices = batch_indices(data)
         views, labels = super().unpack_batch(data)
         if indices is None:
-            raise ValueError(f"{_INDEXED_BATCHES}; received a batch without them. {_INDEXED_FIX}")
+            raise ValueError(f"{INDEXED_BATCHES}; received a batch without them. {INDEXED_FIX}")
         return IndexedViews(views, tf.reshape(tf.cast(indices, tf.int32), [-1])), labels
 
     def compute_ssl_loss(self, views, training):
         indices = getattr(views, "indices", None)
         if indices is None:
             raise ValueError(
-                f"{_INDEXED_BATCHES}; received views without them. Fix: pass "
+                f"{INDEXED_BATCHES}; received views without them. Fix: pass "
                 "IndexedViews(views, indices) (unpack_batch makes them from batches)."
             )
         views = tuple(views)
@@ -385,57 +339,15 @@ class DeepCluster(SSLMethod):
         """
         callbacks = list(callbacks or [])
         explicit = any(isinstance(c, DeepClusterCallback) for c in callbacks)
-        x, images = self._indexed_input(x, batch_size, needs_images=not explicit)
+        x, images = index_fit_input(
+            x,
+            check_images=lambda images: self._check_fit_input(images, batch_size),
+            adapted=self.clustering_images,
+            needs_images=not explicit,
+        )
         if not explicit:
             callbacks.insert(0, DeepClusterCallback(images))
         return super().fit(x, y, batch_size=batch_size, callbacks=callbacks, **kwargs)
-
-    def _indexed_input(self, x, batch_size, needs_images):
-        """``(x with indices, what the clustering embeds)`` for ``fit``'s ``x``."""
-        if isinstance(x, np.ndarray):
-            self._check_fit_input(x, batch_size)
-            return {"images": x, INDICES: np.arange(len(x), dtype=np.int32)}, x
-        if isinstance(x, dict) and all(
-            isinstance(v, np.ndarray) or (isinstance(v, (tuple, list)) and v) for v in x.values()
-        ):
-            images = x.get("images")
-            if images is not None:
-                self._check_fit_input(images, batch_size)
-            first = images if images is not None else x.get("views", [None])[0]
-            if first is None:
-                raise ValueError(
-                    f"A dict `x` must hold 'images' or 'views'; received keys {sorted(x)}. Fix: "
-                    "pass {'images': x} or {'views': (v1, ...), 'images': x}."
-                )
-            x = {INDICES: np.arange(len(first), dtype=np.int32), **x}
-            if images is None:
-                images = self._adapted_images(needs_images, "a dict without 'images'")
-            return x, images
-        if isinstance(x, tf.data.Dataset):
-            keys = _batch_keys(x.element_spec)
-            if INDICES not in keys:
-                raise ValueError(
-                    f"{_INDEXED_BATCHES}; received a dataset whose batches hold "
-                    f"{sorted(keys) or x.element_spec}. {_INDEXED_FIX}"
-                )
-            # The adapted array covers every image; one pass over a dataset may miss some.
-            if self.clustering_images is not None or "images" not in keys:
-                return x, self._adapted_images(needs_images, "a dataset without 'images'")
-            return x, x
-        raise ValueError(
-            f"{_INDEXED_BATCHES}; received `x` of type {type(x).__name__}, which cannot carry "
-            f"them. {_INDEXED_FIX}"
-        )
-
-    def _adapted_images(self, needs_images, received):
-        if self.clustering_images is None and needs_images:
-            raise ValueError(
-                "DeepCluster clusters the un-augmented training images before every epoch; "
-                f"received {received} and no images from adapt(). Fix: call "
-                "model.adapt(images) with the images the indices refer to, or pass "
-                "callbacks=[DeepClusterCallback(images)]."
-            )
-        return self.clustering_images
 
     def get_config(self):
         return {
@@ -449,158 +361,3 @@ class DeepCluster(SSLMethod):
             "balanced": self.balanced,
             "seed": self.seed,
         }
-
-
-class DeepClusterCallback(keras.callbacks.Callback):
-    """Runs :meth:`DeepCluster.cluster` on the un-augmented training images before every
-    ``every_n_epochs``-th epoch.
-
-    ``DeepCluster.fit`` adds one by itself; pass one explicitly to cluster less often or to
-    name the images of a dataset that yields augmented views.
-
-    Args:
-        images: the un-augmented training images, ``[N, H, W, C]`` NumPy array whose image
-            ``i`` is the one batches carry as index ``i``; or a finite ``tf.data.Dataset``
-            whose elements hold ``"images"`` and ``"indices"`` (read once when training
-            begins; indices it does not yield stay unclustered, ``-1``).
-        every_n_epochs: cluster before epochs ``0, n, 2n, ...`` (a run resumed between two
-            clusterings keeps the restored ``assignments``).
-        batch_size: images per encoder call.
-        verbose: 1 prints the number of non-empty clusters after each clustering.
-    """
-
-    def __init__(self, images, every_n_epochs=1, batch_size=512, verbose=0):
-        super().__init__()
-        check_int(every_n_epochs, "every_n_epochs", 1, "use 1 (the paper clusters every epoch).")
-        check_int(batch_size, "batch_size", 1, "use e.g. 512.")
-        if isinstance(images, tf.data.Dataset):
-            missing = {"images", INDICES} - _batch_keys(images.element_spec)
-            if missing:
-                raise ValueError(
-                    f"DeepClusterCallback reads 'images' and 'indices' from a dataset; received "
-                    f"one without {sorted(missing)}. Fix: pass the un-augmented training images "
-                    "as a NumPy array."
-                )
-        elif isinstance(images, np.ndarray):
-            images = _image_array(images)
-        else:
-            raise ValueError(
-                "DeepClusterCallback needs the un-augmented training images as a NumPy array "
-                "or a tf.data.Dataset of 'images' and 'indices'; received "
-                f"{type(images).__name__}. Fix: pass the training images (image i = index i)."
-            )
-        self.images = images
-        self.every_n_epochs = every_n_epochs
-        self.batch_size = batch_size
-        self.verbose = verbose
-        self._images, self._indices = None, None
-
-    def on_train_begin(self, logs=None):
-        if not isinstance(self.model, DeepCluster):
-            raise ValueError(
-                f"DeepClusterCallback drives DeepCluster models; received "
-                f"{type(self.model).__name__}. Fix: use it with keras_ssl.methods.DeepCluster."
-            )
-        if self._images is None:
-            if isinstance(self.images, tf.data.Dataset):
-                self._images, self._indices = _collect_indexed_images(self.images)
-            else:
-                self._images = self.images
-            self.model._check_count(len(self._images))
-
-    def on_epoch_begin(self, epoch, logs=None):
-        if epoch % self.every_n_epochs:
-            return
-        assignments = self.model.cluster(self._images, self._indices, self.batch_size)
-        if self.verbose:
-            used = len(np.unique(assignments))
-            print(f"Epoch {epoch + 1}: k-means on {len(assignments)} images, {used} clusters.")
-
-
-# ------------------------------------------------------------------------------ helpers
-_EMBEDDERS = weakref.WeakKeyDictionary()
-
-
-def embed_images(encoder, images, batch_size=512):
-    """``float32 [N, D]`` NumPy features of ``images`` under ``encoder(x, training=False)``.
-
-    Fixed-size batches (the last one padded) go through one cached ``tf.function`` per
-    encoder, so a pass traces once; an encoder built under a ``tf.distribute`` strategy is read
-    in cross-replica context (the primary copies of its variables).
-
-    Args:
-        encoder: ``keras.Model`` mapping float ``[0, 1]`` images to ``[batch, D]``.
-        images: ``[N, H, W, C]`` NumPy images (``uint8`` or float in ``[0, 1]``), ``N >= 1``.
-        batch_size: images per encoder call.
-    """
-    check_int(batch_size, "batch_size", 1, "use e.g. 512.")
-    embed = _EMBEDDERS.get(encoder)
-    if embed is None:
-        reference = weakref.ref(encoder)  # the cache must not keep the encoder alive
-
-        @tf.function(reduce_retracing=True)
-        def embed(batch):
-            return tf.cast(reference()(to_float_images(batch), training=False), tf.float32)
-
-        _EMBEDDERS[encoder] = embed
-    size = min(batch_size, len(images))
-    features = []
-    for start in range(0, len(images), size):
-        chunk = images[start : start + size]
-        count = len(chunk)
-        if count < size:
-            chunk = np.concatenate([chunk, np.zeros((size - count, *chunk.shape[1:]), chunk.dtype)])
-        features.append(embed(tf.constant(chunk)).numpy()[:count])
-    return np.concatenate(features)
-
-
-def _image_array(images, image_shape=None):
-    images = np.asarray(images)
-    if images.ndim == 3:
-        images = images[..., None]
-    check_image_batch(images, image_shape)
-    return images
-
-
-def _batch_indices(data):
-    batch = data[0] if isinstance(data, (tuple, list)) else data
-    return batch.get(INDICES) if isinstance(batch, dict) else None
-
-
-def _batch_keys(spec):
-    if isinstance(spec, (tuple, list)) and spec:
-        spec = spec[0]
-    return set(spec) if isinstance(spec, dict) else set()
-
-
-def _collect_indexed_images(dataset):
-    """The distinct ``(images, indices)`` of one pass over a dataset of indexed batches."""
-    if int(dataset.cardinality()) == tf.data.INFINITE_CARDINALITY:
-        raise ValueError(
-            "DeepClusterCallback reads a dataset's images in one pass; received an endless "
-            "dataset (repeat()). Fix: pass the un-augmented training images as a NumPy array "
-            "(model.adapt(images) or DeepClusterCallback(images))."
-        )
-    images, indices = [], []
-    for element in dataset:
-        batch = element[0] if isinstance(element, (tuple, list)) else element
-        index = np.asarray(batch[INDICES]).reshape(-1)
-        image = np.asarray(batch["images"])
-        images.append(image.reshape((len(index), *image.shape[-3:])))
-        indices.append(index)
-    if not images:
-        raise ValueError(
-            "DeepClusterCallback received an empty dataset. Fix: pass the training images."
-        )
-    images, indices = np.concatenate(images), np.concatenate(indices)
-    indices, first = np.unique(indices, return_index=True)
-    if indices[0] != 0 or indices[-1] != len(indices) - 1:
-        warnings.warn(
-            f"DeepClusterCallback: one pass over the dataset yielded {len(indices)} distinct "
-            f"indices in [{indices[0]}, {indices[-1]}]; images it did not yield stay "
-            "unclustered (no loss) until a clustering includes them (a shuffled dataset that "
-            "drops a remainder misses some). Fix: give DeepCluster all training images as a "
-            "NumPy array (model.adapt(images) or DeepClusterCallback(images)).",
-            stacklevel=2,
-        )
-    return images[first], indices
