@@ -14,13 +14,11 @@ from keras_ssl.methods.iic import IIC
 from keras_ssl.methods.jigsaw import Jigsaw
 from keras_ssl.methods.moco import MoCo
 from keras_ssl.methods.momentum import MomentumMethod
-from keras_ssl.methods.nnclr import NNCLR
 from keras_ssl.methods.relative_patch import RelativePatchLocation
 from keras_ssl.methods.rotation import RotationPrediction
 from keras_ssl.methods.simclr import SimCLR
 from keras_ssl.methods.simsiam import SimSiam
 from keras_ssl.methods.split_brain import SplitBrain
-from keras_ssl.methods.swav import SwAV
 from keras_ssl.methods.vae import VAE
 from keras_ssl.methods.vicreg import VICReg
 
@@ -28,14 +26,12 @@ from keras_ssl.methods.vicreg import VICReg
 REGISTRY = {
     "simclr": SimCLR,
     "moco": MoCo,
-    "nnclr": NNCLR,
     "cpc": CPC,
     "byol": BYOL,
     "simsiam": SimSiam,
     "barlow_twins": BarlowTwins,
     "vicreg": VICReg,
     "dino": DINO,
-    "swav": SwAV,
     "rotation": RotationPrediction,
     "relative_patch": RelativePatchLocation,
     "jigsaw": Jigsaw,
@@ -68,11 +64,9 @@ __all__ = [
     "BarlowTwins",
     "MoCo",
     "MomentumMethod",
-    "NNCLR",
     "SSLMethod",
     "SimCLR",
     "SimSiam",
     "SplitBrain",
-    "SwAV",
     "VICReg",
 ]
