@@ -80,7 +80,7 @@ class SSLMethod(keras.Model):
 
     def __init__(self, encoder, augmenter=None, probe_classes=None, synchronized_bn=None, **kwargs):
         super().__init__(**kwargs)
-        _check_encoder(encoder)
+        check_encoder(encoder)
         if synchronized_bn not in (None, True, False):
             raise ValueError(
                 f"`synchronized_bn` must be None, True or False; received {synchronized_bn!r}. "
@@ -434,7 +434,8 @@ def _multi_worker(strategy):
     )
 
 
-def _check_encoder(encoder):
+def check_encoder(encoder):
+    """Raises a ``ValueError`` unless ``encoder`` is a ``keras.Model`` a method can train."""
     if not isinstance(encoder, keras.Model):
         raise ValueError(
             f"`encoder` must be a keras.Model; received {type(encoder).__name__}. Fix: use "

@@ -7,7 +7,7 @@ import tensorflow as tf
 from keras_ssl.images import check_image_batch, to_float_images
 from keras_ssl.layers.batch_norm import BatchNormalization
 from keras_ssl.losses.classification import rebalanced_cross_entropy
-from keras_ssl.methods.base import SSLMethod, _check_encoder
+from keras_ssl.methods.base import SSLMethod, check_encoder
 from keras_ssl.pretext import color
 from keras_ssl.validation import check_in_range, check_int, check_positive_number
 
@@ -20,7 +20,7 @@ _POOLING = (keras.layers.GlobalAveragePooling2D, keras.layers.GlobalMaxPooling2D
 # -------------------------------------------------------------------------- components
 def rebuild_encoder(encoder, channels, method):
     """``encoder`` if it takes ``channels`` channels, else a fresh copy built for them."""
-    _check_encoder(encoder)
+    check_encoder(encoder)
     shape = tuple(encoder.input_shape[1:])
     if shape[-1] == channels:
         return encoder

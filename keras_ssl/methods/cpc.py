@@ -14,7 +14,7 @@ from keras_ssl.layers.patch_grid import (
     per_patch_normalized,
 )
 from keras_ssl.losses.contrastive import step_logits
-from keras_ssl.methods.base import SSLMethod, _check_encoder
+from keras_ssl.methods.base import SSLMethod, check_encoder
 from keras_ssl.methods.patch_encoders import (
     check_image_shape,
     encoder_for_patches,
@@ -126,7 +126,7 @@ class CPC(SSLMethod):
         probe_classes=None,
         **kwargs,
     ):
-        _check_encoder(encoder)
+        check_encoder(encoder)
         if patch_normalization not in PATCH_NORMALIZATIONS:
             raise ValueError(
                 f"`patch_normalization` must be one of {PATCH_NORMALIZATIONS}; received "

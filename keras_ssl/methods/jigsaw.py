@@ -4,7 +4,7 @@ import keras
 import tensorflow as tf
 
 from keras_ssl.layers.mlp_head import MLPHead
-from keras_ssl.methods.base import SSLMethod, _check_encoder
+from keras_ssl.methods.base import SSLMethod, check_encoder
 from keras_ssl.methods.patch_encoders import (
     check_image_shape,
     patch_and_image_encoders,
@@ -90,7 +90,7 @@ class Jigsaw(SSLMethod):
         probe_classes=None,
         **kwargs,
     ):
-        _check_encoder(encoder)
+        check_encoder(encoder)
         shape = encoder.input_shape[1:] if image_shape is None else image_shape
         shape = check_image_shape(shape, encoder) if image_shape is not None else tuple(shape)
         default_tile, default_cell = puzzles.default_tile_geometry(shape[:2])

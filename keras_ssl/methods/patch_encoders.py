@@ -4,7 +4,7 @@ on whole images (what the probes and the export use)."""
 import keras
 import tensorflow as tf
 
-from keras_ssl.methods.base import _check_encoder
+from keras_ssl.methods.base import check_encoder
 
 
 def encoder_for_patches(encoder, patch_shape):
@@ -70,7 +70,7 @@ def patch_and_image_encoders(encoder, image_shape, patch_size, method):
         encoder's own layers (the same variables) applied to whole images, so it always holds
         the trained weights.
     """
-    _check_encoder(encoder)
+    check_encoder(encoder)
     if image_shape is None:
         image_shape = tuple(encoder.input_shape[1:])
         patch_encoder = encoder_for_patches(encoder, (*patch_size, image_shape[2]))
