@@ -62,6 +62,7 @@ import numpy as np  # noqa: E402
 
 from keras_ssl import config as config_lib  # noqa: E402
 from keras_ssl import evaluation, experiment, methods, precision  # noqa: E402
+from keras_ssl.datasets.splits import load_splits  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FRACTIONS = (0.01, 0.1)
@@ -294,7 +295,7 @@ def encoder_row(encoder, splits):
 
 def probe_data(budget):
     """The probe split: the whole of Fashion-MNIST, or the budget's fixed subsets (seed 0)."""
-    x_train, y_train, x_test, y_test = experiment.load_splits(config_lib.default_config().data)
+    x_train, y_train, x_test, y_test = load_splits(config_lib.default_config().data)
 
     def subset(images, labels, count):
         if count is None or count >= len(images):

@@ -13,7 +13,6 @@ Everything a run produces lives in its work folder::
 
 import inspect
 import json
-import math
 import os
 import shutil
 import sys
@@ -29,80 +28,9 @@ from keras_ssl import backbones, distribute, evaluation, export, methods, precis
 from keras_ssl import callbacks as ssl_callbacks
 from keras_ssl import config as config_lib
 from keras_ssl.augment import PRESETS
-from keras_ssl.datasets import EpochCounter, fashion_mnist, folder, make_ssl_dataset, tfds
-from keras_ssl.optimizers import LARS, WarmupCosine
-
-
-# ------------------------------------------------------------------------------- data
-def load_splits(data_config, announce=True):
-    """Loads ``(x_train, y_train, x_test, y_test)`` as uint8 ``[N, H, W, C]`` arrays + labels.
-
-    With ``announce``, first prints one ``data: ...`` line naming the source and what it means
-    (for Fashion-MNIST its ``fashion_mnist.DataSource`` description, with the image counts).
-    """
-    name, data_dir = data_config.dataset, data_config.data_dir
-    source = data_config.get("source")  # absent from the config.json of older runs
-    if source is not None and name != "fashion_mnist":
-        raise ValueError(
-            f"config.data.source={source!r} was given with config.data.dataset={name!r}; "
-            "expected a source only with 'fashion_mnist'. Fix: drop config.data.source (other "
-            "datasets take their location from config.data.data_dir)."
-        )
-    if name == "fashion_mnist":
-        splits, data_source = fashion_mnist.load_data(
-            path=data_dir, source=source, return_source=True
-        )
-        (x_train, y_train), (x_test, y_test) = splits
-        description = data_source.description
-    elif name.startswith("tfds:"):
-        x_train, y_train = tfds.load_tfds(name[5:], "train", data_dir=data_dir, as_numpy=True)
-        x_test, y_test = tfds.load_tfds(name[5:], "test", data_dir=data_dir, as_numpy=True)
-        where = data_dir or "the default TFDS data folder"
-        description = f"TFDS {name[5:]} ({where}): {len(x_train):,}/{len(x_test):,} images"
-    elif name.startswith("folder:"):
-        root = name[7:]
-        (x_train, y_train), _ = folder.load_image_folder(
-            os.path.join(root, "train"), data_config.image_size, as_numpy=True
-        )
-        (x_test, y_test), _ = folder.load_image_folder(
-            os.path.join(root, "test"), data_config.image_size, as_numpy=True
-        )
-        description = f"image folders ({root}): {len(x_train):,}/{len(x_test):,} images"
-    else:
-        raise ValueError(
-            f"Unknown dataset {name!r}; expected 'fashion_mnist', 'tfds:<name>' or "
-            "'folder:<path with train/ and test/ class folders>'. Fix: set config.data.dataset."
-        )
-    if announce:
-        print(f"data: {description}", flush=True)
-    x_train, x_test = (_as_images(x, data_config.image_size) for x in (x_train, x_test))
-    return x_train, np.asarray(y_train), x_test, np.asarray(y_test)
-
-
-def _as_images(images, image_size):
-    images = np.asarray(images)
-    if images.ndim == 3:
-        images = images[..., None]
-    if image_size and images.shape[1:3] != (image_size, image_size):
-        resized = tf.image.resize(images, (image_size, image_size), antialias=True)
-        images = tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8).numpy()
-    return images
-
-
-def _subset(images, labels, count, seed):
-    if count is None or count >= len(images):
-        return images, labels
-    order = np.random.default_rng(seed).permutation(len(images))[:count]
-    order.sort()
-    return images[order], labels[order]
-
-
-def probe_splits(config, splits):
-    """The labelled (train, test) subsets the probes use, fixed by the config's seed."""
-    x_train, y_train, x_test, y_test = splits
-    probe_train = _subset(x_train, y_train, config.data.probe_train_examples, config.seed)
-    probe_test = _subset(x_test, y_test, config.data.probe_test_examples, config.seed)
-    return probe_train, probe_test
+from keras_ssl.datasets import EpochCounter, make_ssl_dataset
+from keras_ssl.datasets.splits import load_splits, probe_splits, subset
+from keras_ssl.optimizers import build_optimizer
 
 
 # ------------------------------------------------------------------------------ model
@@ -166,75 +94,6 @@ def _parameters(function):
     return inspect.signature(function).parameters
 
 
-def scaled_learning_rate(optimizer_config, batch_size):
-    """The peak learning rate for ``batch_size`` under the configured scaling rule.
-
-    ``linear``: ``lr * batch / reference`` (Goyal et al. 2017; SimCLR's 0.3 x B/256);
-    ``sqrt``: ``lr * sqrt(batch / reference)`` (SimCLR's square-root rule for small batches);
-    ``none``: ``lr``.
-    """
-    rule, lr = optimizer_config.scaling, optimizer_config.learning_rate
-    ratio = batch_size / optimizer_config.reference_batch_size
-    if rule == "linear":
-        return lr * ratio
-    if rule == "sqrt":
-        return lr * math.sqrt(ratio)
-    if rule != "none":
-        raise ValueError(
-            f"Unknown learning-rate scaling {rule!r}; expected 'none', 'linear' or 'sqrt'. "
-            "Fix: set config.optimizer.scaling."
-        )
-    return lr
-
-
-#: Variables (by name) that get no weight decay: biases and normalisation scales and shifts, as
-#: in SimCLR, BYOL and LARS practice (LARS itself leaves out every rank-1 variable).
-NO_WEIGHT_DECAY = ("bias", "gamma", "beta")
-
-
-def build_optimizer(optimizer_config, steps_per_epoch, epochs, batch_size=None):
-    """A Keras optimizer with the configured warm-up + cosine (or constant) learning rate.
-
-    Weight decay (``adamw``, ``sgd``, ``lamb``, ``lion``, ``lars``) skips biases and
-    normalisation parameters (:data:`NO_WEIGHT_DECAY`).
-    """
-    total_steps = max(1, steps_per_epoch * epochs)
-    learning_rate = scaled_learning_rate(
-        optimizer_config, batch_size or optimizer_config.reference_batch_size
-    )
-    if optimizer_config.schedule == "cosine":
-        warmup = min(total_steps, int(optimizer_config.warmup_epochs * steps_per_epoch))
-        learning_rate = WarmupCosine(learning_rate, total_steps, warmup_steps=warmup)
-    elif optimizer_config.schedule != "constant":
-        raise ValueError(
-            f"Unknown learning-rate schedule {optimizer_config.schedule!r}; expected 'cosine' or "
-            "'constant'. Fix: set config.optimizer.schedule."
-        )
-    name = optimizer_config.name.lower()
-    if name == "lars":
-        return LARS(
-            learning_rate=learning_rate,
-            momentum=optimizer_config.momentum,
-            weight_decay=optimizer_config.weight_decay,
-        )
-    kwargs = {"learning_rate": learning_rate}
-    if name in ("adamw", "lamb", "lion", "sgd"):
-        kwargs["weight_decay"] = optimizer_config.weight_decay or None
-    if name == "sgd":
-        kwargs["momentum"] = optimizer_config.momentum
-    try:
-        optimizer = keras.optimizers.get({"class_name": name, "config": kwargs})
-    except ValueError as error:
-        raise ValueError(
-            f"Unknown optimizer {optimizer_config.name!r} ({error}). Fix: set "
-            "config.optimizer.name to 'lars' or a Keras optimizer such as 'adamw', 'sgd', "
-            "'lamb'."
-        ) from error
-    if optimizer.weight_decay:
-        optimizer.exclude_from_weight_decay(var_names=NO_WEIGHT_DECAY)
-    return optimizer
-
-
 # ------------------------------------------------------------------------------ train
 def train(config, workdir, strategy=None, verbose=1):
     """Pretrains the configured method and writes the work folder (see module docs).
@@ -249,7 +108,7 @@ def train(config, workdir, strategy=None, verbose=1):
     _write_json(os.path.join(workdir, "config.json"), json.loads(config.to_json_best_effort()))
     keras.utils.set_random_seed(config.seed)
     splits = load_splits(config.data)
-    x_train, y_train = _subset(splits[0], splits[1], config.data.train_examples, config.seed)
+    x_train, y_train = subset(splits[0], splits[1], config.data.train_examples, config.seed)
     probe_train, probe_test = probe_splits(config, splits)
     strategy = strategy or distribute.resolve()
     precision.set_policy(config.precision, strategy)

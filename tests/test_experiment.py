@@ -8,6 +8,8 @@ import pytest
 from keras_ssl import callbacks, evaluation, experiment
 from keras_ssl import config as config_lib
 from keras_ssl.datasets import fashion_mnist
+from keras_ssl.datasets.splits import load_splits, probe_splits
+from keras_ssl.optimizers import build_optimizer, scaled_learning_rate
 
 
 def tiny_config(**changes):
@@ -64,7 +66,7 @@ def test_eval_reports_ssl_and_baselines_on_the_same_split(trained_run, capsys):
         assert json.load(f) == json.loads(json.dumps(metrics))
     # The raw-pixel row is exactly the weighted kNN on L2-normalised pixels of the split.
     config = experiment.load_config(workdir)
-    probe_train, probe_test = experiment.probe_splits(config, experiment.load_splits(config.data))
+    probe_train, probe_test = probe_splits(config, load_splits(config.data))
     pixels = [
         evaluation.l2_normalize(x.reshape(len(x), -1) / 255.0)
         for x in (probe_train[0], probe_test[0])
@@ -161,14 +163,14 @@ def test_learning_rate_scaling_rules(rule, expected):
     config = config_lib.default_config()
     config.optimizer.learning_rate = 0.3
     config.optimizer.scaling = rule
-    assert experiment.scaled_learning_rate(config.optimizer, 4096) == pytest.approx(expected)
+    assert scaled_learning_rate(config.optimizer, 4096) == pytest.approx(expected)
 
 
 def test_unknown_scaling_rule():
     config = config_lib.default_config()
     config.optimizer.scaling = "cubic"
     with pytest.raises(ValueError, match="scaling 'cubic'"):
-        experiment.scaled_learning_rate(config.optimizer, 256)
+        scaled_learning_rate(config.optimizer, 256)
 
 
 def _batch_norm_layers(model):
@@ -203,7 +205,7 @@ def test_weight_decay_skips_biases_and_normalisation():
     config = tiny_config(**{"optimizer.name": "sgd", "optimizer.schedule": "constant"})
     config.optimizer.learning_rate, config.optimizer.weight_decay = 0.1, 0.5
     config.optimizer.momentum = 0.0
-    optimizer = experiment.build_optimizer(config.optimizer, steps_per_epoch=1, epochs=1)
+    optimizer = build_optimizer(config.optimizer, steps_per_epoch=1, epochs=1)
     model = keras.Sequential(
         [keras.Input((3,)), keras.layers.Dense(2), keras.layers.BatchNormalization()]
     )

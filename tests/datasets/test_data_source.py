@@ -11,6 +11,7 @@ import tensorflow_datasets as tfds
 from keras_ssl import config as config_lib
 from keras_ssl import experiment
 from keras_ssl.datasets import fashion_mnist
+from keras_ssl.datasets.splits import load_splits
 
 DEBIAN_DIR = pathlib.Path("/usr/share/datasets/fashion-mnist")
 needs_debian = pytest.mark.skipif(
@@ -224,25 +225,25 @@ def _data_config(**fields):
 def test_config_source_prints_the_line_and_wins_over_the_environment(clean_env, capsys):
     clean_env.setenv(fashion_mnist.SOURCE_ENV_VAR, "path")  # would fail: no folder is set
     with pytest.raises(ValueError, match=r"source 'path' was asked for"):
-        experiment.load_splits(_data_config())
+        load_splits(_data_config())
     capsys.readouterr()
-    x_train, y_train, x_test, _ = experiment.load_splits(_data_config(source="embedded"))
+    x_train, y_train, x_test, _ = load_splits(_data_config(source="embedded"))
     assert capsys.readouterr().out == EMBEDDED_LINE + "\n"
     assert x_train.shape == (2000, 28, 28, 1) and x_test.shape == (500, 28, 28, 1)
     clean_env.setenv(fashion_mnist.SOURCE_ENV_VAR, "embedded")  # the config default follows it
-    experiment.load_splits(_data_config(), announce=False)
+    load_splits(_data_config(), announce=False)
     assert capsys.readouterr().out == ""
 
 
 def test_config_source_errors(clean_env):
     with pytest.raises(ValueError, match=r"received source='tfds2'; expected one of 'path'"):
-        experiment.load_splits(_data_config(source="tfds2"))
+        load_splits(_data_config(source="tfds2"))
     with pytest.raises(
         ValueError,
         match=r"config.data.source='embedded' was given with config.data.dataset='tfds:cifar10'; "
         r"expected a source only with 'fashion_mnist'\. Fix: drop config.data.source",
     ):
-        experiment.load_splits(_data_config(source="embedded", dataset="tfds:cifar10"))
+        load_splits(_data_config(source="embedded", dataset="tfds:cifar10"))
 
 
 def test_train_prints_the_data_line_before_training(clean_env, capsys, tmp_path):
