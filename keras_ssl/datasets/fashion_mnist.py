@@ -20,16 +20,14 @@ Fashion-MNIST is (c) 2017 Zalando SE, MIT licence: https://github.com/zalandores
 
 import dataclasses
 import functools
-import gzip
-import math
 import os
 import pathlib
-import socket
-import urllib.parse
-import zlib
 
 import numpy as np
 from absl import logging
+
+from keras_ssl.datasets import fashion_mnist_tfds
+from keras_ssl.datasets.idx import read_idx, write_idx
 
 ENV_VAR = "KERAS_SSL_DATA_DIR"
 SOURCE_ENV_VAR = "KERAS_SSL_DATA_SOURCE"
@@ -57,20 +55,6 @@ NUM_CLASSES = len(CLASS_NAMES)
 IMAGE_SHAPE = (28, 28)
 FULL_SIZES = (60_000, 10_000)  # train and test images of the complete dataset
 # Seconds to wait for a TFDS download host before falling back to the embedded subset.
-PROBE_TIMEOUT_S = 5.0
-
-# IDX type codes (third byte of the magic number) and the big-endian dtypes they denote.
-_IDX_DTYPES = {
-    0x08: np.dtype("u1"),
-    0x09: np.dtype("i1"),
-    0x0B: np.dtype(">i2"),
-    0x0C: np.dtype(">i4"),
-    0x0D: np.dtype(">f4"),
-    0x0E: np.dtype(">f8"),
-}
-_IDX_CODES = {dtype.newbyteorder("="): code for code, dtype in _IDX_DTYPES.items()}
-_GZIP_MAGIC = b"\x1f\x8b"
-
 _NOTICE = """\
 Fashion-MNIST subset shipped with keras_ssl
 ===========================================
@@ -129,76 +113,6 @@ class DataSource:
 
     def __str__(self):
         return f"{self.kind} ({self.location})"
-
-
-def read_idx(path):
-    """Reads an IDX file (optionally gzipped) into a NumPy array.
-
-    The gzip compression is recognised from the file's first bytes, not its name.
-
-    Args:
-        path: path of the file.
-
-    Returns:
-        An array in native byte order with the dtype and shape the IDX header declares.
-
-    Raises:
-        ValueError: if the file is missing, not valid gzip, has a bad magic number, or its size
-            does not match the shape in its header.
-    """
-    path = pathlib.Path(path)
-    raw = _read_bytes(path)
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
-        raise ValueError(
-            f"{path} is not an IDX file: received magic bytes {raw[:4].hex() or '(empty)'}; "
-            "expected 00 00 <type code 08/09/0b/0c/0d/0e> <rank>. "
-            "Fix: pass an IDX file such as train-images-idx3-ubyte.gz."
-        )
-    dtype, ndim = _IDX_DTYPES[raw[2]], raw[3]
-    header_size = 4 + 4 * ndim
-    if len(raw) < header_size:
-        raise ValueError(
-            f"{path} is truncated: received {len(raw)} bytes; its header alone needs "
-            f"{header_size} bytes for {ndim} dimensions. Fix: download the file again."
-        )
-    shape = tuple(int(size) for size in np.frombuffer(raw, ">u4", count=ndim, offset=4))
-    expected = math.prod(shape) * dtype.itemsize
-    if len(raw) - header_size != expected:
-        raise ValueError(
-            f"{path} has the wrong size: received {len(raw) - header_size} data bytes; expected "
-            f"{expected} for shape {shape} and dtype {dtype.newbyteorder('=').name}. "
-            "Fix: the file is truncated or corrupt; download it again."
-        )
-    array = np.frombuffer(raw, dtype, offset=header_size).reshape(shape)
-    return array.astype(dtype.newbyteorder("="))
-
-
-def write_idx(path, array):
-    """Writes an array as an IDX file, gzipped when ``path`` ends in ``.gz``.
-
-    The gzip stream carries no timestamp or file name, so equal arrays give equal bytes.
-
-    Args:
-        path: destination file.
-        array: array of dtype uint8, int8, int16, int32, float32 or float64 and rank >= 1.
-
-    Raises:
-        ValueError: for a dtype or rank that IDX cannot store.
-    """
-    array = np.asarray(array)
-    code = _IDX_CODES.get(array.dtype.newbyteorder("="))
-    if code is None or not 1 <= array.ndim <= 255:
-        raise ValueError(
-            f"IDX cannot store this array: received dtype {array.dtype.name} and shape "
-            f"{array.shape}; expected dtype uint8, int8, int16, int32, float32 or float64 and "
-            "rank 1 to 255. Fix: cast the array (e.g. array.astype(np.uint8)) or reshape it."
-        )
-    header = bytes([0, 0, code, array.ndim]) + np.asarray(array.shape, ">u4").tobytes()
-    data = header + np.ascontiguousarray(array, _IDX_DTYPES[code]).tobytes()
-    path = pathlib.Path(path)
-    if path.suffix == ".gz":
-        data = gzip.compress(data, compresslevel=9, mtime=0)
-    path.write_bytes(data)
 
 
 def find_source(path=None, download=True, source=None):
@@ -385,9 +299,13 @@ def _resolve(path, download):
         )
     if _holds_idx_files(DEBIAN_DIR, "the Debian package dataset-fashion-mnist"):
         return _folder("debian", DEBIAN_DIR)
-    builder, problem = _prepared_tfds_builder(download)
+    builder, problem = fashion_mnist_tfds.prepared_builder(download)
     if builder is not None:
-        return "tfds", str(builder.data_dir), functools.partial(_load_tfds, builder)
+        return (
+            "tfds",
+            str(builder.data_dir),
+            functools.partial(fashion_mnist_tfds.load_arrays, builder),
+        )
     logging.warning("TFDS fashion_mnist is unavailable (%s); using the embedded subset.", problem)
     return _embedded_source()
 
@@ -421,7 +339,7 @@ def _forced(source, path, download):
                 "Fix: `sudo apt-get install dataset-fashion-mnist`, or choose another source."
             )
         return _folder("debian", DEBIAN_DIR)
-    builder, problem = _prepared_tfds_builder(download)
+    builder, problem = fashion_mnist_tfds.prepared_builder(download)
     if builder is None:
         raise ValueError(
             f"Fashion-MNIST source 'tfds' was asked for, but TFDS fashion_mnist is unavailable "
@@ -429,7 +347,7 @@ def _forced(source, path, download):
             "tensorflow-datasets` and download it (download=True with network access, or "
             "`tfds build fashion_mnist`), or choose another source."
         )
-    return "tfds", str(builder.data_dir), functools.partial(_load_tfds, builder)
+    return "tfds", str(builder.data_dir), functools.partial(fashion_mnist_tfds.load_arrays, builder)
 
 
 def _embedded_source():
@@ -524,25 +442,6 @@ def _check_labels(path, num_images):
     return labels
 
 
-def _read_bytes(path):
-    try:
-        raw = path.read_bytes()
-    except OSError as error:
-        raise ValueError(
-            f"Cannot read IDX file: received path {str(path)!r} ({error.strerror}); expected "
-            "a readable file. Fix: check the path."
-        ) from error
-    if raw[:2] != _GZIP_MAGIC:
-        return raw
-    try:
-        return gzip.decompress(raw)
-    except (OSError, EOFError, zlib.error) as error:
-        raise ValueError(
-            f"{path} is a damaged gzip file ({error}): received {len(raw)} compressed bytes; "
-            "expected a complete gzip stream. Fix: download the file again."
-        ) from error
-
-
 def _first_per_class(labels, per_class, split):
     indices = []
     for label in range(NUM_CLASSES):
@@ -554,51 +453,3 @@ def _first_per_class(labels, per_class, split):
             )
         indices.append(of_class[:per_class])
     return np.sort(np.concatenate(indices)).astype(np.int64)
-
-
-def _prepared_tfds_builder(download):
-    """``(builder, None)`` with the TFDS ``fashion_mnist`` builder prepared, or ``(None, why)``."""
-    try:
-        import tensorflow_datasets as tfds
-
-        builder = tfds.builder("fashion_mnist")
-        if not builder.is_prepared():
-            if not download:
-                return None, "not prepared and download=False"
-            # Offline, TFDS retries each download for minutes before failing: probe first.
-            unreachable = _unreachable_hosts(builder)
-            if unreachable:
-                return None, f"cannot be downloaded: {unreachable}"
-            builder.download_and_prepare()
-    except Exception as error:  # offline, missing dependency, ...: every failure is reported
-        return None, f"{type(error).__name__}: {error}"
-    return builder, None
-
-
-def _unreachable_hosts(builder):
-    """Describes the download hosts of ``builder`` that refuse a TCP connection; "" if none."""
-    problems = []
-    for host, port in sorted({_host_and_port(url) for url in builder.url_infos or {}}):
-        try:
-            socket.create_connection((host, port), timeout=PROBE_TIMEOUT_S).close()
-        except OSError as error:
-            problems.append(f"{host}:{port} unreachable: {error}")
-    return "; ".join(problems)
-
-
-def _host_and_port(url):
-    parts = urllib.parse.urlsplit(url)
-    return parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
-
-
-def _load_tfds(builder):
-    import tensorflow_datasets as tfds
-
-    def split_arrays(split):
-        dataset = builder.as_dataset(split=split, shuffle_files=False).batch(10_000)
-        batches = list(tfds.as_numpy(dataset))
-        images = np.concatenate([batch["image"] for batch in batches]).astype(np.uint8)
-        labels = np.concatenate([batch["label"] for batch in batches]).astype(np.uint8)
-        return images.reshape(-1, *IMAGE_SHAPE), labels
-
-    return split_arrays("train"), split_arrays("test")

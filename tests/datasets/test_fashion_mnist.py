@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from keras_ssl.datasets import fashion_mnist
+from keras_ssl.datasets import fashion_mnist, fashion_mnist_tfds
 
 DEBIAN_DIR = pathlib.Path("/usr/share/datasets/fashion-mnist")
 needs_debian = pytest.mark.skipif(
@@ -290,7 +290,7 @@ def test_tfds_is_used_when_no_local_files(monkeypatch, tmp_path):
     monkeypatch.delenv(fashion_mnist.ENV_VAR, raising=False)
     monkeypatch.delenv(fashion_mnist.SOURCE_ENV_VAR, raising=False)
     monkeypatch.setattr(fashion_mnist, "DEBIAN_DIR", tmp_path / "no-debian")
-    monkeypatch.setattr(fashion_mnist, "_unreachable_hosts", lambda builder: "")  # "online"
+    monkeypatch.setattr(fashion_mnist_tfds, "unreachable_hosts", lambda builder: "")  # "online"
     with tfds.testing.mock_data(num_examples=7):
         assert fashion_mnist.find_source().kind == "tfds"
         (x_train, y_train), (x_test, y_test) = fashion_mnist.load_data()
@@ -346,7 +346,7 @@ def fake_tfds(isolated, monkeypatch):
         return Connection()
 
     monkeypatch.setattr(tfds, "builder", lambda name: state["builder"])
-    monkeypatch.setattr(fashion_mnist.socket, "create_connection", create_connection)
+    monkeypatch.setattr(fashion_mnist_tfds.socket, "create_connection", create_connection)
     return state
 
 
@@ -354,7 +354,7 @@ def test_tfds_download_is_skipped_when_its_hosts_are_unreachable(fake_tfds, capl
     fake_tfds["online"] = False
     with caplog.at_level(logging.INFO, logger="absl"):
         assert fashion_mnist.find_source().kind == "embedded"
-    timeout = fashion_mnist.PROBE_TIMEOUT_S
+    timeout = fashion_mnist_tfds.PROBE_TIMEOUT_S
     assert fake_tfds["connections"] == [
         (("fashion-mnist.example", 80), timeout),
         (("mirror.example", 443), timeout),
