@@ -1,13 +1,6 @@
-"""Segmentation metrics: mean IoU and pixel accuracy of per-pixel class predictions.
-
-Convention: the IoU of class ``c`` is ``|gt == c and pred == c| / |gt == c or pred == c|``; the
-mean IoU averages it over the classes present in the ground truth or the prediction (a class
-absent from both has no defined IoU and is left out, not counted as 1 or 0). Background is a
-class like any other.
-
-:func:`segmentation_transfer` trains U-Nets on an encoder (pretrained and from random init,
-frozen and fine-tuned) for several label fractions; :func:`segmentation_protocol` runs it for
-``keras-ssl eval --protocol segmentation``.
+"""Segmentation transfer: :func:`segmentation_transfer` trains U-Nets on an encoder (pretrained
+and from random init, frozen and fine-tuned) for several label fractions;
+:func:`segmentation_protocol` runs it for ``keras-ssl eval --protocol segmentation``.
 """
 
 import math
@@ -18,52 +11,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-
-def segmentation_metrics(y_true, y_pred, num_classes):
-    """Mean IoU (over classes present in ``y_true`` or ``y_pred``), pixel accuracy, per-class IoU.
-
-    Args:
-        y_true: integer masks ``[N, H, W]`` (or any shape) with values in ``[0, num_classes)``.
-        y_pred: predicted class ids of the same shape.
-        num_classes: number of classes, background included.
-
-    Returns:
-        ``{"mean_iou": float, "pixel_accuracy": float, "iou": [num_classes] float array with
-        NaN for classes absent from both}``.
-
-    Raises:
-        ValueError: for mismatched shapes, empty masks or ids outside ``[0, num_classes)``.
-    """
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    if y_true.shape != y_pred.shape or y_true.size == 0:
-        raise ValueError(
-            f"`y_true` and `y_pred` must be non-empty masks of one shape; received shapes "
-            f"{y_true.shape} and {y_pred.shape}. Fix: pass predicted class ids (argmax of the "
-            "logits over the last axis) for the same images."
-        )
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-        raise ValueError(f"`num_classes` must be a positive int; received {num_classes!r}.")
-    for name, mask in (("y_true", y_true), ("y_pred", y_pred)):
-        if mask.min() < 0 or mask.max() >= num_classes:
-            raise ValueError(
-                f"`{name}` holds class ids in [{mask.min()}, {mask.max()}]; expected ids in "
-                f"[0, {num_classes}). Fix: pass num_classes={int(mask.max()) + 1} or remap ids."
-            )
-    true, pred = y_true.reshape(-1).astype(np.int64), y_pred.reshape(-1).astype(np.int64)
-    confusion = np.bincount(true * num_classes + pred, minlength=num_classes**2).reshape(
-        num_classes, num_classes
-    )
-    intersection = np.diag(confusion).astype(np.float64)
-    union = confusion.sum(0) + confusion.sum(1) - intersection
-    iou = np.full(num_classes, np.nan)
-    present = union > 0
-    iou[present] = intersection[present] / union[present]
-    return {
-        "mean_iou": float(np.mean(iou[present])),
-        "pixel_accuracy": float(intersection.sum() / true.size),
-        "iou": iou,
-    }
-
+from keras_ssl.evaluation.segmentation_metrics import segmentation_metrics
+from keras_ssl.evaluation.segmentation_plots import plot_label_efficiency, plot_segmentation_grid
 
 #: Budgets of ``keras-ssl eval --protocol segmentation`` (a 2-core CPU runs the default, SSL
 #: and random init, in about 5 minutes); override with ``--eval_option=name=value``.
@@ -238,72 +187,6 @@ def segmentation_transfer(
         )
         output["plots"] = ["label_efficiency.png", "segmentation_grid.png"]
     return output
-
-
-def plot_label_efficiency(transfer, path, title=None):
-    """mIoU against label fraction, one line per (init, mode), from :func:`segmentation_transfer`.
-
-    Args:
-        transfer: the dict returned by :func:`segmentation_transfer`.
-        path: PNG path (parent folders are created).
-        title: optional title.
-
-    Returns:
-        ``path``.
-    """
-    from keras_ssl.evaluation.plots import _figure, _save
-
-    figure = _figure((6.0, 4.0))
-    axis = figure.subplots()
-    percents = [f * 100 for f in transfer["fractions"]]
-    for init, by_mode in transfer["results"].items():
-        for mode, by_fraction in by_mode.items():
-            values = [by_fraction[f"{f:g}"]["mean_iou"] for f in transfer["fractions"]]
-            style = "-" if init == "ssl" else "--"
-            axis.plot(percents, values, style, marker="o", label=f"{init} {mode}")
-    axis.set_xscale("log")
-    axis.set_xticks(percents, [f"{p:g}%" for p in percents])
-    axis.set_xlabel("labelled training images (% of the training set)")
-    axis.set_ylabel("test mean IoU")
-    axis.grid(alpha=0.3)
-    axis.legend(fontsize=8)
-    axis.set_title(title or "Segmentation label efficiency (U-Net)")
-    figure.tight_layout()
-    return _save(figure, path)
-
-
-def plot_segmentation_grid(images, masks, predictions, num_classes, path):
-    """One row per image: the image, its ground truth, then each named prediction.
-
-    Args:
-        images: ``uint8`` ``[n, H, W, C]``.
-        masks: ``[n, H, W]`` ground truth class ids.
-        predictions: ``{name: [n, H, W] class ids}``.
-        num_classes: number of classes (fixes the colours).
-        path: PNG path.
-
-    Returns:
-        ``path``.
-    """
-    from keras_ssl.evaluation.plots import _figure, _save
-
-    columns = [("image", None), ("ground truth", masks), *predictions.items()]
-    rows = len(images)
-    figure = _figure((1.6 * len(columns), 1.6 * rows + 0.3))
-    axes = np.asarray(figure.subplots(rows, len(columns), squeeze=False))
-    for row in range(rows):
-        for column, (name, values) in enumerate(columns):
-            axis = axes[row, column]
-            if values is None:
-                image = images[row]
-                axis.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray")
-            else:
-                axis.imshow(values[row], cmap="tab20", vmin=0, vmax=max(num_classes - 1, 1))
-            axis.set_axis_off()
-            if row == 0:
-                axis.set_title(name, fontsize=7)
-    figure.tight_layout()
-    return _save(figure, path)
 
 
 def _check_pairs(data, name):
