@@ -146,6 +146,23 @@ class PatchEmbedding(keras.layers.Layer):
         tokens = tf.concat([class_tokens, tokens], axis=1)
         return tokens + tf.cast(self.position_embeddings(grid), tokens.dtype)
 
+    def patch_tokens(self, images):
+        """The patch tokens of ``images`` plus their position embeddings, without the class
+        token: ``[batch, gh * gw, dim]``, row-major (``call``'s tokens ``[:, 1:]``).
+
+        Masked image models (``keras_ssl.methods.MAE``) embed every patch, keep a subset and
+        prepend :meth:`class_token_embedding`; the layer must be built (it is inside a ViT).
+        """
+        grid = self._grid(images.shape[1], images.shape[2])
+        patches = self.projection(images)
+        tokens = tf.reshape(patches, [-1, grid[0] * grid[1], self.dim])
+        return tokens + tf.cast(self.position_embeddings(grid)[:, 1:], tokens.dtype)
+
+    def class_token_embedding(self, dtype="float32"):
+        """The class token plus its position embedding, ``[1, 1, dim]`` (``call``'s token 0)."""
+        token = tf.cast(self.class_token, dtype)
+        return token + tf.cast(tf.convert_to_tensor(self.position_embedding)[:, :1], dtype)
+
     def compute_output_shape(self, input_shape):
         height, width = input_shape[1], input_shape[2]
         if height is None or width is None:
@@ -224,6 +241,77 @@ def _transformer_block(x, dim, num_heads, mlp_ratio, drop_path, name):
     if drop_path:
         y = DropPath(drop_path, name=f"{name}_drop_path2")(y)
     return keras.layers.Add(name=f"{name}_add2")([x, y])
+
+
+def transformer_block(x, dim, num_heads, mlp_ratio=4.0, drop_path=0.0, name="block"):
+    """One pre-norm transformer block of :func:`ViT` applied to the symbolic tokens ``x``:
+    ``x + MHA(LN(x))``, then ``x + MLP(LN(x))`` (GELU MLP of ``mlp_ratio * dim``, LayerNorm
+    epsilon 1e-6, truncated-normal(0.02) kernels), with stochastic depth ``drop_path``.
+
+    For building other transformers from the same blocks (MAE's decoder); returns the block's
+    output tensor.
+    """
+    return _transformer_block(x, dim, num_heads, mlp_ratio, float(drop_path), name)
+
+
+class ViTParts:
+    """The pieces of a :func:`ViT` encoder, to run it on a subset of its tokens.
+
+    MAE (He et al. 2021, arXiv:2111.06377) encodes only the visible patches: it embeds every
+    patch (:meth:`embed`), keeps some tokens, prepends the class token (:meth:`class_tokens`)
+    and runs the transformer blocks and the final LayerNorm on that shorter sequence
+    (:meth:`encode`). The parts share the encoder's layers and weights; nothing is copied, and
+    ``encoder(images)`` is unchanged (it equals ``encode(concat(class_tokens, embed))[:, 0]``).
+
+    Args:
+        encoder: a model built by :func:`ViT` (or loaded from one), whose layers are named
+            ``patch_embedding``, ``class_token`` and ``norm``.
+
+    Raises:
+        ValueError: if ``encoder`` is not such a ViT.
+    """
+
+    def __init__(self, encoder):
+        names = [layer.name for layer in getattr(encoder, "layers", [])]
+        embedding = encoder.get_layer("patch_embedding") if "patch_embedding" in names else None
+        if (
+            not isinstance(embedding, PatchEmbedding)
+            or "class_token" not in names
+            or "norm" not in names
+        ):
+            raise ValueError(
+                f"Expected a keras_ssl ViT (backbones.ViT, ViTTiny, ViTSmall) with layers "
+                f"'patch_embedding', 'class_token' and 'norm'; received "
+                f"{getattr(encoder, 'name', type(encoder).__name__)!r}. Fix: build the encoder "
+                "with keras_ssl.backbones.ViT(input_shape, patch_size=..., ...)."
+            )
+        #: The ``PatchEmbedding`` layer.
+        self.patch_embedding = embedding
+        #: The final ``LayerNormalization`` (per token, so it applies to any sequence).
+        self.norm = encoder.get_layer("norm")
+        #: A model sharing the encoder's transformer blocks: tokens -> tokens.
+        self.blocks = keras.Model(
+            embedding.output, encoder.get_layer("class_token").input, name=f"{encoder.name}_blocks"
+        )
+        self.grid_size = tuple(embedding.grid_size)
+        self.patch_size = embedding.patch_size
+        self.dim = embedding.dim
+
+    def embed(self, images):
+        """Patch tokens with position embeddings ``[batch, gh * gw, dim]`` (no class token)."""
+        return self.patch_embedding.patch_tokens(images)
+
+    def class_tokens(self, batch, dtype="float32"):
+        """The class token with its position embedding, tiled to ``[batch, 1, dim]``."""
+        token = self.patch_embedding.class_token_embedding(dtype)
+        return tf.tile(token, tf.stack([batch, 1, 1]))
+
+    def encode(self, tokens, training=False):
+        """The transformer blocks and the final LayerNorm on ``tokens`` ``[batch, n, dim]``
+        of any length ``n``; returns every normalised token ``[batch, n, dim]``."""
+        # The graph's call skips the input-shape check (n differs from the full sequence);
+        # every layer in it works on any number of tokens.
+        return self.norm(self.blocks.call(tokens, training=training))
 
 
 def ViT(

@@ -12,8 +12,10 @@ from keras_ssl.methods.deepcluster import DeepCluster, DeepClusterCallback
 from keras_ssl.methods.dino import DINO
 from keras_ssl.methods.iic import IIC
 from keras_ssl.methods.jigsaw import Jigsaw
+from keras_ssl.methods.mae import MAE
 from keras_ssl.methods.moco import MoCo
 from keras_ssl.methods.momentum import MomentumMethod
+from keras_ssl.methods.nnclr import NNCLR
 from keras_ssl.methods.relative_patch import RelativePatchLocation
 from keras_ssl.methods.rotation import RotationPrediction
 from keras_ssl.methods.simclr import SimCLR
@@ -26,6 +28,7 @@ from keras_ssl.methods.vicreg import VICReg
 REGISTRY = {
     "simclr": SimCLR,
     "moco": MoCo,
+    "nnclr": NNCLR,
     "cpc": CPC,
     "byol": BYOL,
     "simsiam": SimSiam,
@@ -43,6 +46,7 @@ REGISTRY = {
     "iic": IIC,
     "deepcluster": DeepCluster,
     "split_brain": SplitBrain,
+    "mae": MAE,
 }
 
 __all__ = [
@@ -55,6 +59,7 @@ __all__ = [
     "DenoisingAutoencoder",
     "IIC",
     "Jigsaw",
+    "MAE",
     "RelativePatchLocation",
     "RotationPrediction",
     "VAE",
@@ -64,6 +69,7 @@ __all__ = [
     "BarlowTwins",
     "MoCo",
     "MomentumMethod",
+    "NNCLR",
     "SSLMethod",
     "SimCLR",
     "SimSiam",
