@@ -41,8 +41,12 @@ from keras_ssl.losses.regression import (
     negative_cosine_similarity,
     normalized_mse,
 )
+from keras_ssl.losses.swav import SwAVLoss, sinkhorn_knopp, swav_loss
 
 __all__ = [
+    "SwAVLoss",
+    "sinkhorn_knopp",
+    "swav_loss",
     "BiGANLoss",
     "RebalancedCrossEntropy",
     "ReconstructionNLL",

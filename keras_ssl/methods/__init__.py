@@ -21,6 +21,7 @@ from keras_ssl.methods.rotation import RotationPrediction
 from keras_ssl.methods.simclr import SimCLR
 from keras_ssl.methods.simsiam import SimSiam
 from keras_ssl.methods.split_brain import SplitBrain
+from keras_ssl.methods.swav import SwAV
 from keras_ssl.methods.vae import VAE
 from keras_ssl.methods.vicreg import VICReg
 
@@ -35,6 +36,7 @@ REGISTRY = {
     "barlow_twins": BarlowTwins,
     "vicreg": VICReg,
     "dino": DINO,
+    "swav": SwAV,
     "rotation": RotationPrediction,
     "relative_patch": RelativePatchLocation,
     "jigsaw": Jigsaw,
@@ -74,5 +76,6 @@ __all__ = [
     "SimCLR",
     "SimSiam",
     "SplitBrain",
+    "SwAV",
     "VICReg",
 ]

@@ -11,22 +11,10 @@ from keras_ssl.layers.dino_head import DINOHead
 from keras_ssl.losses.distillation import dino_loss, teacher_probabilities
 from keras_ssl.methods.base import check_epochs
 from keras_ssl.methods.momentum import MomentumMethod
+from keras_ssl.methods.multicrop_views import encode_at_any_size, size_groups
 from keras_ssl.validation import check_in_range, check_int, check_positive_number
 
 _GLOBAL_VIEWS = 2
-
-
-def encode_at_any_size(network, images, training):
-    """Runs a functional ``network`` on ``images`` that may differ from its declared input size.
-
-    Functional models check inputs against their ``keras.Input`` shape; running the model's
-    graph (``network.call``) on another size skips that check while every layer still checks
-    its own input. Convolutional encoders and keras_ssl's ViT (which resamples its position
-    embeddings) run on any size they support.
-    """
-    if tuple(images.shape[1:]) == tuple(network.input_shape[1:]):
-        return network(images, training=training)
-    return network.call(images, training=training)
 
 
 def _without_stochastic_depth(network):
@@ -41,17 +29,6 @@ def _without_stochastic_depth(network):
         if isinstance(layer, (DropPath, keras.layers.Dropout)):
             layer.rate = 0.0
         stack.extend(getattr(layer, "layers", []))
-
-
-def _size_groups(views):
-    """Consecutive views of the same size, as lists (DINO encodes each group in one pass)."""
-    groups = []
-    for view in views:
-        if groups and tuple(groups[-1][-1].shape[1:]) == tuple(view.shape[1:]):
-            groups[-1].append(view)
-        else:
-            groups.append([view])
-    return groups
 
 
 @keras.saving.register_keras_serializable(package="keras_ssl")
@@ -264,7 +241,7 @@ class DINO(MomentumMethod):
         step = optimizer.iterations if optimizer is not None else 0
         global_batch = tf.concat(views[:_GLOBAL_VIEWS], axis=0)
         features = [self.encoder(global_batch, training=training)]
-        for group in _size_groups(views[_GLOBAL_VIEWS:]):
+        for group in size_groups(views[_GLOBAL_VIEWS:]):
             features.append(encode_at_any_size(self.encoder, tf.concat(group, 0), training))
         freeze = self.prototypes_frozen_at(step)
         student = self.head(

@@ -174,6 +174,7 @@ def test_the_default_augmenter_is_the_class_preset():
         ("barlow_twins", "byol"),
         ("vicreg", "byol"),
         ("dino", "multicrop"),
+        ("swav", "multicrop"),
         ("iic", "simclr"),
         ("rotation", "crop_flip"),
         ("relative_patch", "crop_flip"),

@@ -1,0 +1,317 @@
+"""SwAV: online clustering; each crop predicts the Sinkhorn-Knopp code of the other crops."""
+
+import re
+
+import keras
+import tensorflow as tf
+
+from keras_ssl import distribute
+from keras_ssl.layers import MemoryQueue, MLPHead
+from keras_ssl.losses.swav import sinkhorn_knopp, swav_loss
+from keras_ssl.methods.base import SSLMethod, check_epochs
+from keras_ssl.methods.multicrop_views import encode_at_any_size, size_groups
+from keras_ssl.validation import check_int, check_positive_number
+
+_LARGE_CROPS = 2
+
+
+@keras.saving.register_keras_serializable(package="keras_ssl")
+class SwAV(SSLMethod):
+    """SwAV (Caron et al. 2020, "Unsupervised Learning of Visual Features by Contrasting Cluster
+    Assignments", https://arxiv.org/abs/2006.09882).
+
+    Every crop goes through the encoder and the projection MLP; its L2-normalised projection
+    ``z`` is scored against ``K`` prototypes ``C`` (a linear layer without bias whose columns
+    are L2-normalised after every optimizer step, and at construction): ``s = z^T C``. The
+    codes ``Q`` of the 2 large crops are computed without gradient by ``sinkhorn_iterations``
+    Sinkhorn-Knopp iterations on ``exp(s / epsilon)``, which assign the batch equally to the
+    prototypes (:func:`~keras_ssl.losses.swav.sinkhorn_knopp`). The loss is the swapped
+    prediction (Eq. 1-2 with multi-crop), averaged over the ``2 (V - 1)`` pairs of a large crop
+    ``g`` and another crop ``v``::
+
+        loss = mean_images  1 / (2 (V - 1))  sum_{g in {1, 2}} sum_{v != g}
+                   - sum_k q_g[k] log softmax(s_v / temperature)[k]
+
+    so each large crop predicts the other's code and every small crop predicts both
+    (:func:`~keras_ssl.losses.swav.swav_loss`). The prototypes get no gradient during the first
+    ``freeze_prototypes_epochs`` epochs (converted with ``fit``'s real steps per epoch).
+
+    Queue (``queue_length > 0``): the projections of the 2 large crops of the last
+    ``queue_length`` images (one queue per large crop, filled from epoch
+    ``queue_start_epochs`` on) are scored against the current prototypes and join the Sinkhorn
+    batch once the queue is full; they only enlarge the equipartition (their codes are
+    dropped). Queue, write pointer and fill count are model weights, saved with the model.
+
+    Distribution: Sinkhorn-Knopp runs on the GLOBAL batch, as the paper's
+    ``distributed_sinkhorn``: the total mass and the per-prototype sums are all-reduced and the
+    example count is global, so each replica's codes are rows of the single-device codes. The
+    queue holds the gathered projections (the same on every replica) and each replica scores its
+    ``1 / N`` share of it, so the union of the replicas' Sinkhorn batches is the single device's.
+    The loss has no other batch-level term and BatchNorm is synchronised by default on several
+    replicas (SwAV trains with SyncBN), so N replicas equal one device on the global batch.
+
+    Multi-crop: views 0 and 1 are the large crops (the encoder's input size), views 2, 3, ...
+    small crops of any size the encoder accepts, encoded at their own size (one pass per size;
+    see :class:`~keras_ssl.methods.DINO`). The default augmenter is
+    ``keras_ssl.augment.multicrop`` with SwAV's crops: 2 large crops covering 14-100% of the
+    image and 6 small ones of 96/224 the side covering 5-14%, no solarization. Its colour
+    jitter and blur are DINO's (jitter 0.4/0.4/0.2/0.1, blur on every first large crop, 10% of
+    second ones, half of the small ones), milder than SwAV's (0.8/0.8/0.8/0.2, blur on half of
+    all crops), which the preset cannot express; pass your own augmenter for SwAV's exactly.
+
+    Small batches: Sinkhorn-Knopp spreads each batch over all ``K`` prototypes, so it needs
+    batches (plus queue) well above ``K``; the paper uses the queue at batch 256. It starts
+    late (epoch 15) because stale projections of a fast-moving network hurt: in 10-epoch runs
+    on Fashion-MNIST it lowered kNN accuracy (see ``configs/swav_fashion_mnist.py``).
+
+    Args:
+        encoder: backbone ``keras.Model`` (images -> ``[batch, D]``), e.g. ResNet-50.
+        augmenter: view generator (2 large crops, then small crops); default: see above.
+        projection_hidden_dim: hidden width of the projection MLP (SwAV: 2048).
+        projection_dim: size of the projections and prototypes (SwAV: 128).
+        num_prototypes: number of prototypes ``K`` (SwAV: 3000 on ImageNet).
+        temperature: softmax temperature of the predictions (SwAV: 0.1).
+        epsilon: Sinkhorn-Knopp entropy regularisation (SwAV: 0.05).
+        sinkhorn_iterations: Sinkhorn-Knopp iterations (SwAV: 3).
+        freeze_prototypes_epochs: epochs during which the prototypes get no gradient (SwAV: the
+            first epoch, 313 iterations at batch 4096; 0 never freezes).
+        queue_length: size of the queue of past large-crop projections, a multiple of the global
+            batch size (SwAV: 3840 for batches of 256; 0, no queue, for its batch 4096 runs).
+        queue_start_epochs: epoch from which the queue is filled (SwAV: 15).
+        synchronized_bn: global BatchNorm in encoder and projector; ``None``: on several
+            replicas (see :class:`~keras_ssl.methods.SSLMethod`).
+        probe_classes: classes of the online linear probe, or ``None``.
+    """
+
+    default_preset = "multicrop"
+    default_preset_kwargs = {
+        "num_local": 6,
+        "global_scale": (0.14, 1.0),
+        "local_scale": (0.05, 0.14),
+        "solarize_probability": 0.0,
+    }
+
+    def __init__(
+        self,
+        encoder,
+        augmenter=None,
+        projection_hidden_dim=2048,
+        projection_dim=128,
+        num_prototypes=3000,
+        temperature=0.1,
+        epsilon=0.05,
+        sinkhorn_iterations=3,
+        freeze_prototypes_epochs=1,
+        queue_length=0,
+        queue_start_epochs=15,
+        synchronized_bn=None,
+        probe_classes=None,
+        **kwargs,
+    ):
+        super().__init__(
+            encoder,
+            augmenter=augmenter,
+            probe_classes=probe_classes,
+            synchronized_bn=synchronized_bn,
+            **kwargs,
+        )
+        self.projection_hidden_dim = check_int(
+            projection_hidden_dim, "projection_hidden_dim", fix="use SwAV's 2048."
+        )
+        self.projection_dim = check_int(projection_dim, "projection_dim", fix="use SwAV's 128.")
+        self.num_prototypes = check_int(
+            num_prototypes, "num_prototypes", 2, fix="use SwAV's 3000 (or ~10x the classes)."
+        )
+        self.temperature = check_positive_number(
+            temperature, "temperature", "use SwAV's temperature=0.1."
+        )
+        self.epsilon = check_positive_number(epsilon, "epsilon", "use SwAV's epsilon=0.05.")
+        self.sinkhorn_iterations = check_int(
+            sinkhorn_iterations, "sinkhorn_iterations", fix="use SwAV's 3."
+        )
+        self.freeze_prototypes_epochs = check_epochs(
+            freeze_prototypes_epochs, "freeze_prototypes_epochs"
+        )
+        self.queue_length = check_int(
+            queue_length, "queue_length", 0, fix="use 0 (no queue) or SwAV's 3840 at batch 256."
+        )
+        self.queue_start_epochs = check_epochs(queue_start_epochs, "queue_start_epochs")
+        self.projector = MLPHead(
+            hidden_dims=(self.projection_hidden_dim,),
+            output_dim=self.projection_dim,
+            synchronized=self.batch_norm_synchronized,
+            name="projector",
+        )
+        # float32: scores / 0.05 and / 0.1 need its precision under mixed precision.
+        self.prototypes = keras.layers.Dense(
+            self.num_prototypes, use_bias=False, dtype="float32", name="prototypes"
+        )
+        self.queue = None
+        if self.queue_length:
+            # Each row: the projections of both large crops of one image, [z_1 | z_2].
+            self.queue = MemoryQueue(self.queue_length, 2 * self.projection_dim, name="queue")
+            self.queue_fill = self.add_weight(
+                shape=(), dtype="int32", initializer="zeros", trainable=False, name="queue_fill"
+            )
+        self._check_views()
+
+    # ----------------------------------------------------------------------------- hooks
+    def build_heads(self, feature_shape):
+        self.projector.build(feature_shape)
+        self.prototypes.build((None, self.projection_dim))
+        self.normalize_prototypes()
+
+    def view_shape(self, index):
+        """Large crops (views 0, 1) must match the encoder input; small ones may be any size."""
+        if index < _LARGE_CROPS:
+            return self.image_shape
+        return (None, None, self.image_shape[-1])
+
+    @property
+    def uses_epoch_schedules(self):
+        queue_schedule = bool(self.queue_length) and bool(self.queue_start_epochs)
+        return bool(self.freeze_prototypes_epochs) or queue_schedule
+
+    def normalize_prototypes(self):
+        """L2-normalises every prototype (column of the prototype layer's kernel)."""
+        kernel = self.prototypes.kernel
+        kernel.assign(tf.math.l2_normalize(kernel, axis=0))
+
+    def prototypes_frozen_at(self, step):
+        """Whether the prototypes get no gradient at optimizer step ``step`` (a bool tensor for
+        the first ``freeze_prototypes_epochs`` of the plan; ``None`` when they never freeze)."""
+        if not self.freeze_prototypes_epochs:
+            return None
+        return tf.cast(step, tf.float32) < self.epochs_to_steps(self.freeze_prototypes_epochs)
+
+    def queue_active_at(self, step):
+        """Whether the projections of optimizer step ``step`` are enqueued (bool tensor)."""
+        return tf.cast(step, tf.float32) >= self.epochs_to_steps(self.queue_start_epochs)
+
+    def compute_ssl_loss(self, views, training):
+        if len(views) < _LARGE_CROPS:
+            raise ValueError(
+                f"SwAV needs 2 large crops (then any number of small crops); received "
+                f"{len(views)} view(s). Fix: use keras_ssl.augment.multicrop.multicrop(...)."
+            )
+        batch = views[0].shape[0] or tf.shape(views[0])[0]  # static when known (the queue)
+        optimizer = getattr(self, "optimizer", None)  # None before compile()
+        step = optimizer.iterations if optimizer is not None else 0
+        features = [self.encoder(tf.concat(views[:_LARGE_CROPS], 0), training=training)]
+        for group in size_groups(views[_LARGE_CROPS:]):
+            features.append(encode_at_any_size(self.encoder, tf.concat(group, 0), training))
+        features = tf.concat(features, axis=0)
+        projections = tf.cast(self.projector(features, training=training), tf.float32)
+        projections = tf.math.l2_normalize(projections, axis=-1)
+        kernel = tf.convert_to_tensor(self.prototypes.kernel)
+        frozen = self.prototypes_frozen_at(step)
+        if frozen is not None:
+            kernel = tf.where(frozen, tf.stop_gradient(kernel), kernel)
+        scores = tf.reshape(
+            tf.matmul(projections, kernel), [len(views), batch, self.num_prototypes]
+        )
+        large = [projections[i * batch : (i + 1) * batch] for i in range(_LARGE_CROPS)]
+        codes = [self._codes(scores[i], i, kernel, views[0].shape[0]) for i in range(_LARGE_CROPS)]
+        losses = swav_loss(codes, scores, self.temperature)
+        terms = {"loss": tf.reduce_mean(losses)}
+        updates = {}
+        if self.queue is not None:
+            updates["large_projections"] = tf.stop_gradient(tf.concat(large, axis=-1))
+        return terms, tf.cast(features[:batch], tf.float32), updates
+
+    def _codes(self, crop_scores, crop, kernel, local_batch):
+        """Sinkhorn-Knopp codes of one large crop, with this replica's share of the queue."""
+        if self.queue is None:
+            return sinkhorn_knopp(crop_scores, self.epsilon, self.sinkhorn_iterations)
+        replicas = distribute.num_replicas()
+        self._check_queue_length(local_batch, replicas)
+        share = self.queue_length // replicas
+        keys = tf.reshape(
+            tf.convert_to_tensor(self.queue.keys), [replicas, share, 2, self.projection_dim]
+        )
+        keys = tf.gather(keys, distribute.replica_id())[:, crop]
+        queue_scores = tf.matmul(keys, tf.stop_gradient(kernel))
+        full = tf.cast(self.queue_fill >= self.queue_length, tf.float32)
+        mask = tf.concat([tf.fill([share], full), tf.ones_like(crop_scores[:, 0])], axis=0)
+        scores = tf.concat([queue_scores, crop_scores], axis=0)
+        return sinkhorn_knopp(scores, self.epsilon, self.sinkhorn_iterations, mask=mask)[share:]
+
+    def after_optimizer_step(self, large_projections=None):
+        self.normalize_prototypes()
+        if self.queue is None:
+            return
+        # The same global keys on every replica (all_gather drops the static shape).
+        keys = distribute.gather(large_projections)
+        keys.set_shape(
+            [distribute.num_replicas() * large_projections.shape[0], *large_projections.shape[1:]]
+        )
+        self.queue.enqueue(keys)
+        active = self.queue_active_at(self.optimizer.iterations - 1)
+        added = tf.where(active, tf.shape(keys)[0], 0)
+        self.queue_fill.assign(tf.minimum(self.queue_fill + added, self.queue_length))
+
+    # ------------------------------------------------------------------------- checks
+    def _check_queue_length(self, local_batch, replicas):
+        if local_batch is None:
+            raise ValueError(
+                "SwAV's queue needs batches of a static size; received views whose batch size "
+                "is unknown. Fix: batch the data with drop_remainder=True."
+            )
+        global_batch = local_batch * replicas
+        if self.queue_length % global_batch:
+            lower = max(global_batch, self.queue_length - self.queue_length % global_batch)
+            raise ValueError(
+                f"`queue_length` must be a multiple of the global batch size; received "
+                f"queue_length={self.queue_length} for a global batch of {global_batch}. Fix: "
+                f"use queue_length={lower} or {lower + global_batch} (SwAV trims it the same "
+                "way)."
+            )
+
+    def _check_views(self):
+        """Checks the augmenter's view sizes against the encoder, when it can tell them."""
+        try:
+            shapes = self.augmenter.compute_output_shape((None, *self.image_shape))
+        except (NotImplementedError, TypeError, ValueError, AttributeError):
+            return  # a foreign augmenter: views are checked when they arrive
+        if not isinstance(shapes, (tuple, list)) or not all(
+            isinstance(s, (tuple, list)) for s in shapes
+        ):
+            return
+        if len(shapes) < _LARGE_CROPS:
+            raise ValueError(
+                f"SwAV needs an augmenter with 2 large crops (then small crops); received one "
+                f"with {len(shapes)} view(s). Fix: use keras_ssl.augment.multicrop.multicrop()."
+            )
+        for index, shape in enumerate(shapes[:_LARGE_CROPS]):
+            if tuple(shape[1:]) != tuple(self.image_shape):
+                raise ValueError(
+                    f"SwAV's large crops must have the encoder's input shape {self.image_shape}; "
+                    f"the augmenter's view {index} has shape {tuple(shape[1:])}. Fix: build the "
+                    "augmenter with global_size=None (the image size)."
+                )
+        for shape in {tuple(s[1:]) for s in shapes[_LARGE_CROPS:]} - {self.image_shape}:
+            try:
+                encode_at_any_size(self.encoder, keras.KerasTensor((None, *shape)), False)
+            except ValueError as error:
+                detail = " ".join(re.sub(r"\x1b\[[0-9;]*m", "", str(error)).split())[:300]
+                raise ValueError(
+                    f"SwAV encodes small crops at their own size, but encoder "
+                    f"{self.encoder.name!r} cannot take {shape} images ({detail}). Fix: use "
+                    "small crops it accepts, or multicrop(..., local_size=<the image size>) to "
+                    "resize them to the encoder input."
+                ) from error
+
+    # ------------------------------------------------------------------ serialisation
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "projection_hidden_dim": self.projection_hidden_dim,
+            "projection_dim": self.projection_dim,
+            "num_prototypes": self.num_prototypes,
+            "temperature": self.temperature,
+            "epsilon": self.epsilon,
+            "sinkhorn_iterations": self.sinkhorn_iterations,
+            "freeze_prototypes_epochs": self.freeze_prototypes_epochs,
+            "queue_length": self.queue_length,
+            "queue_start_epochs": self.queue_start_epochs,
+        }
