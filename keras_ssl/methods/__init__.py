@@ -14,6 +14,7 @@ from keras_ssl.methods.iic import IIC
 from keras_ssl.methods.jigsaw import Jigsaw
 from keras_ssl.methods.mae import MAE
 from keras_ssl.methods.moco import MoCo
+from keras_ssl.methods.moco_v3 import MoCoV3
 from keras_ssl.methods.momentum import MomentumMethod
 from keras_ssl.methods.nnclr import NNCLR
 from keras_ssl.methods.relative_patch import RelativePatchLocation
@@ -29,6 +30,7 @@ from keras_ssl.methods.vicreg import VICReg
 REGISTRY = {
     "simclr": SimCLR,
     "moco": MoCo,
+    "moco_v3": MoCoV3,
     "nnclr": NNCLR,
     "cpc": CPC,
     "byol": BYOL,
@@ -70,6 +72,7 @@ __all__ = [
     "REGISTRY",
     "BarlowTwins",
     "MoCo",
+    "MoCoV3",
     "MomentumMethod",
     "NNCLR",
     "SSLMethod",

@@ -170,6 +170,7 @@ def test_the_default_augmenter_is_the_class_preset():
         ("simclr", "simclr"),
         ("moco", "moco_v2"),
         ("nnclr", "byol"),
+        ("moco_v3", "byol"),
         ("byol", "byol"),
         ("barlow_twins", "byol"),
         ("vicreg", "byol"),
