@@ -1,7 +1,5 @@
 """DINO: self-distillation with no labels, a centred and sharpened EMA teacher, multi-crop."""
 
-import re
-
 import keras
 import tensorflow as tf
 
@@ -11,7 +9,11 @@ from keras_ssl.layers.dino_head import DINOHead
 from keras_ssl.losses.distillation import dino_loss, teacher_probabilities
 from keras_ssl.methods.base import check_epochs
 from keras_ssl.methods.momentum import MomentumMethod
-from keras_ssl.methods.multicrop_views import encode_at_any_size, size_groups
+from keras_ssl.methods.multicrop_views import (
+    check_multicrop_views,
+    encode_at_any_size,
+    size_groups,
+)
 from keras_ssl.validation import check_in_range, check_int, check_positive_number
 
 _GLOBAL_VIEWS = 2
@@ -182,7 +184,9 @@ class DINO(MomentumMethod):
         self.center = self.add_weight(
             shape=(out_dim,), initializer="zeros", trainable=False, autocast=False, name="center"
         )
-        self._check_views()
+        check_multicrop_views(
+            "DINO", self.augmenter, self.encoder, self.image_shape, "global views", "local crops"
+        )
 
     # ----------------------------------------------------------------------------- hooks
 
@@ -269,48 +273,6 @@ class DINO(MomentumMethod):
         self.center.assign(self.center * m + batch_center * (1.0 - m))
 
     # ------------------------------------------------------------------------- checks
-    def _check_views(self):
-        """Checks the augmenter's view sizes against the encoder, when it can tell them."""
-        try:
-            shapes = self.augmenter.compute_output_shape((None, *self.image_shape))
-        except (NotImplementedError, TypeError, ValueError, AttributeError):
-            return  # a foreign augmenter: views are checked when they arrive
-        if not isinstance(shapes, (tuple, list)) or not all(
-            isinstance(s, (tuple, list)) for s in shapes
-        ):
-            return
-        if len(shapes) < _GLOBAL_VIEWS:
-            raise ValueError(
-                f"DINO needs an augmenter with 2 global views (then local views); received one "
-                f"with {len(shapes)} view(s). Fix: use keras_ssl.augment.multicrop.multicrop()."
-            )
-        for index, shape in enumerate(shapes[:_GLOBAL_VIEWS]):
-            if tuple(shape[1:]) != tuple(self.image_shape):
-                raise ValueError(
-                    f"DINO's global views feed the teacher, so they must have the encoder's "
-                    f"input shape {self.image_shape}; the augmenter's view {index} has shape "
-                    f"{tuple(shape[1:])}. Fix: build the augmenter with global_size=None (the "
-                    "image size) or the encoder with that input shape."
-                )
-        checked = {tuple(self.image_shape)}
-        for shape in shapes[_GLOBAL_VIEWS:]:
-            shape = tuple(shape[1:])
-            if shape in checked:
-                continue
-            checked.add(shape)
-            try:
-                encode_at_any_size(self.encoder, keras.KerasTensor((None, *shape)), False)
-            except ValueError as error:
-                detail = " ".join(re.sub(r"\x1b\[[0-9;]*m", "", str(error)).split())
-                detail = detail.split(" Arguments received")[0]
-                raise ValueError(
-                    f"DINO encodes local crops at their own size, but encoder "
-                    f"{self.encoder.name!r} cannot take {shape} images ({detail[:400]}). Fix: use "
-                    "local crops it accepts (a multiple of a ViT's patch size), or "
-                    "multicrop(..., local_size=<the global size>) to resize local crops to the "
-                    "encoder input (any encoder, more compute)."
-                ) from error
-
     # ------------------------------------------------------------------ serialisation
     def get_config(self):
         return {

@@ -1,7 +1,5 @@
 """SwAV: online clustering; each crop predicts the Sinkhorn-Knopp code of the other crops."""
 
-import re
-
 import keras
 import tensorflow as tf
 
@@ -9,7 +7,11 @@ from keras_ssl import distribute
 from keras_ssl.layers import MemoryQueue, MLPHead
 from keras_ssl.losses.swav import sinkhorn_knopp, swav_loss
 from keras_ssl.methods.base import SSLMethod, check_epochs
-from keras_ssl.methods.multicrop_views import encode_at_any_size, size_groups
+from keras_ssl.methods.multicrop_views import (
+    check_multicrop_views,
+    encode_at_any_size,
+    size_groups,
+)
 from keras_ssl.validation import check_int, check_positive_number
 
 _LARGE_CROPS = 2
@@ -153,7 +155,9 @@ class SwAV(SSLMethod):
             self.queue_fill = self.add_weight(
                 shape=(), dtype="int32", initializer="zeros", trainable=False, name="queue_fill"
             )
-        self._check_views()
+        check_multicrop_views(
+            "SwAV", self.augmenter, self.encoder, self.image_shape, "large crops", "small crops"
+        )
 
     # ----------------------------------------------------------------------------- hooks
     def build_heads(self, feature_shape):
@@ -266,40 +270,6 @@ class SwAV(SSLMethod):
                 f"use queue_length={lower} or {lower + global_batch} (SwAV trims it the same "
                 "way)."
             )
-
-    def _check_views(self):
-        """Checks the augmenter's view sizes against the encoder, when it can tell them."""
-        try:
-            shapes = self.augmenter.compute_output_shape((None, *self.image_shape))
-        except (NotImplementedError, TypeError, ValueError, AttributeError):
-            return  # a foreign augmenter: views are checked when they arrive
-        if not isinstance(shapes, (tuple, list)) or not all(
-            isinstance(s, (tuple, list)) for s in shapes
-        ):
-            return
-        if len(shapes) < _LARGE_CROPS:
-            raise ValueError(
-                f"SwAV needs an augmenter with 2 large crops (then small crops); received one "
-                f"with {len(shapes)} view(s). Fix: use keras_ssl.augment.multicrop.multicrop()."
-            )
-        for index, shape in enumerate(shapes[:_LARGE_CROPS]):
-            if tuple(shape[1:]) != tuple(self.image_shape):
-                raise ValueError(
-                    f"SwAV's large crops must have the encoder's input shape {self.image_shape}; "
-                    f"the augmenter's view {index} has shape {tuple(shape[1:])}. Fix: build the "
-                    "augmenter with global_size=None (the image size)."
-                )
-        for shape in {tuple(s[1:]) for s in shapes[_LARGE_CROPS:]} - {self.image_shape}:
-            try:
-                encode_at_any_size(self.encoder, keras.KerasTensor((None, *shape)), False)
-            except ValueError as error:
-                detail = " ".join(re.sub(r"\x1b\[[0-9;]*m", "", str(error)).split())[:300]
-                raise ValueError(
-                    f"SwAV encodes small crops at their own size, but encoder "
-                    f"{self.encoder.name!r} cannot take {shape} images ({detail}). Fix: use "
-                    "small crops it accepts, or multicrop(..., local_size=<the image size>) to "
-                    "resize them to the encoder input."
-                ) from error
 
     # ------------------------------------------------------------------ serialisation
     def get_config(self):
