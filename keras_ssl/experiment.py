@@ -232,39 +232,26 @@ def _training_callbacks(config, epochs, workdir, probe_train, probe_test, cluste
 def evaluate(workdir, baselines=False, verbose=True, protocol=None, options=None):
     """kNN and linear-probe accuracy of a trained run (and of baselines) -> ``metrics.json``.
 
-    Baselines use the same probe split: raw pixels, and the same encoder architecture randomly
-    initialised from the config's seed (as the run was, before training).
+    This is the ``probes`` protocol (``keras_ssl.evaluation.probe_table``): the config's own
+    kNN and linear probes. Baselines use the same probe split: raw pixels, and the same encoder
+    architecture randomly initialised from the config's seed (as the run was, before training).
 
     With ``protocol`` (a name in ``keras_ssl.evaluation.protocols.PROTOCOLS``, or ``"all"``)
     the named protocols run instead and their results are merged into ``DIR/eval.json``
     (results of other protocols already there are kept); ``options`` overrides entries of
     ``protocols.DEFAULT_OPTIONS``. Returns the whole ``eval.json`` content then.
     """
+    from keras_ssl.evaluation import probe_table
+
     if protocol is not None:
         return _evaluate_protocols(workdir, protocol, options or {}, verbose)
-    config = load_config(workdir)
-    precision.set_policy(config.precision)
-    model = _load_model(workdir)
-    splits = load_splits(config.data, announce=verbose)
-    probe_train, probe_test = probe_splits(config, splits)
-    rows = {"ssl": _probe_encoder(model.export_encoder, probe_train, probe_test, config)}
-    if baselines:
-        rows["raw_pixels"] = _probe_features(
-            _pixels(probe_train[0]), _pixels(probe_test[0]), probe_train, probe_test, config
-        )
-        keras.utils.set_random_seed(config.seed)
-        random_model = build_model(config, probe_train[0].shape[1:])
-        rows["random_init"] = _probe_encoder(
-            random_model.export_encoder, probe_train, probe_test, config
-        )
+    model, config, splits = _eval_inputs(workdir, {}, verbose, baselines)
     metrics = {
         "method": config.method,
         "backbone": config.backbone,
-        "probe_train_examples": len(probe_train[0]),
-        "probe_test_examples": len(probe_test[0]),
-        "knn_k": config.probes.knn_k,
-        "knn_temperature": config.probes.knn_temperature,
-        "results": rows,
+        "probe_train_examples": len(splits.train[0]),
+        "probe_test_examples": len(splits.test[0]),
+        **probe_table.probes_protocol(model, config, splits, workdir),
     }
     history_path = os.path.join(workdir, "history.json")
     if os.path.exists(history_path):
@@ -274,8 +261,35 @@ def evaluate(workdir, baselines=False, verbose=True, protocol=None, options=None
         metrics["epochs_trained"] = len(record.get("history", {}).get("loss", []))
     _write_json(os.path.join(workdir, "metrics.json"), metrics)
     if verbose:
-        print(format_table(metrics), file=sys.stdout)
+        print(probe_table.format_table(metrics), file=sys.stdout)
     return metrics
+
+
+def _eval_inputs(workdir, options, verbose, baselines=True):
+    """The trained model, its config and the protocols' ``EvalSplits`` of ``workdir``."""
+    from keras_ssl.evaluation import protocols
+
+    config = load_config(workdir)
+    precision.set_policy(config.precision)
+    model = _load_model(workdir)
+    probe_train, probe_test = probe_splits(config, load_splits(config.data, announce=verbose))
+
+    def random_encoder():
+        keras.utils.set_random_seed(config.seed)
+        return build_model(config, probe_train[0].shape[1:]).export_encoder
+
+    splits = protocols.EvalSplits(
+        train=probe_train,
+        test=probe_test,
+        options={**protocols.DEFAULT_OPTIONS, **options},
+        random_encoder=random_encoder if baselines else None,
+        cache_key=protocols.checkpoint_key(
+            os.path.join(workdir, "model.keras"),
+            config.data.to_json_best_effort(),
+            config.seed,
+        ),
+    )
+    return model, config, splits
 
 
 def _evaluate_protocols(workdir, protocol, options, verbose):
@@ -290,26 +304,7 @@ def _evaluate_protocols(workdir, protocol, options, verbose):
             f"protocol in {sorted(protocols.PROTOCOLS) + ['all']} and options among "
             f"{sorted(protocols.DEFAULT_OPTIONS)}. Fix: correct --protocol / --eval_option."
         )
-    config = load_config(workdir)
-    precision.set_policy(config.precision)
-    model = _load_model(workdir)
-    probe_train, probe_test = probe_splits(config, load_splits(config.data, announce=verbose))
-
-    def random_encoder():
-        keras.utils.set_random_seed(config.seed)
-        return build_model(config, probe_train[0].shape[1:]).export_encoder
-
-    splits = protocols.EvalSplits(
-        train=probe_train,
-        test=probe_test,
-        options={**protocols.DEFAULT_OPTIONS, **options},
-        random_encoder=random_encoder,
-        cache_key=protocols.checkpoint_key(
-            os.path.join(workdir, "model.keras"),
-            config.data.to_json_best_effort(),
-            config.seed,
-        ),
-    )
+    model, config, splits = _eval_inputs(workdir, options, verbose)
     path = os.path.join(workdir, "eval.json")
     record = {}
     if os.path.exists(path):
@@ -340,64 +335,15 @@ def _plain_json(value):
 
 def _headline(name, result):
     """What a protocol's progress line shows: accuracy, or mean IoU with all labels."""
+    if name == "probes":
+        ssl = result["results"]["ssl"]
+        return f"kNN={ssl['knn_accuracy']:.4f} linear={ssl['linear_accuracy']:.4f}"
     if name != "segmentation":
         accuracy = result.get("accuracy", result.get("ssl", {}).get("accuracy"))
         return f"accuracy={accuracy}" if accuracy is not None else f"wrote {result.get('plot')}"
     ssl = result["results"]["ssl"]
     scores = {mode: runs[max(runs, key=float)]["mean_iou"] for mode, runs in ssl.items()}
     return "mean IoU " + ", ".join(f"{mode}={score:.4f}" for mode, score in scores.items())
-
-
-def format_table(metrics):
-    """A plain-text table of ``metrics["results"]``."""
-    names = {
-        "ssl": f"{metrics['method']} encoder",
-        "raw_pixels": "raw pixels",
-        "random_init": "random-init encoder",
-    }
-    lines = [
-        f"Probes on {metrics['probe_train_examples']} train / {metrics['probe_test_examples']} "
-        f"test images (kNN k={metrics['knn_k']}, T={metrics['knn_temperature']}, cosine):",
-        f"{'features':<24}{'kNN acc':>10}{'linear acc':>12}",
-    ]
-    for key, row in metrics["results"].items():
-        lines.append(
-            f"{names.get(key, key):<24}{row['knn_accuracy']:>10.4f}{row['linear_accuracy']:>12.4f}"
-        )
-    return "\n".join(lines)
-
-
-def _pixels(images):
-    return images.reshape(len(images), -1).astype(np.float32) / 255.0
-
-
-def _probe_encoder(encoder, probe_train, probe_test, config):
-    train_features = evaluation.extract_features(encoder, probe_train[0], normalize=False)
-    test_features = evaluation.extract_features(encoder, probe_test[0], normalize=False)
-    return _probe_features(train_features, test_features, probe_train, probe_test, config)
-
-
-def _probe_features(train_features, test_features, probe_train, probe_test, config):
-    num_classes = int(max(probe_train[1].max(), probe_test[1].max())) + 1
-    knn = evaluation.knn_accuracy(
-        evaluation.l2_normalize(train_features),
-        probe_train[1],
-        evaluation.l2_normalize(test_features),
-        probe_test[1],
-        num_classes,
-        k=config.probes.knn_k,
-        temperature=config.probes.knn_temperature,
-    )
-    linear = evaluation.linear_probe(
-        train_features,
-        probe_train[1],
-        test_features,
-        probe_test[1],
-        num_classes,
-        epochs=config.probes.linear_epochs,
-        seed=config.seed,
-    )
-    return {"knn_accuracy": float(knn), "linear_accuracy": float(linear["accuracy"])}
 
 
 # ----------------------------------------------------------------------------- export

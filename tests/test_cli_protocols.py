@@ -66,7 +66,16 @@ def test_eval_all_protocols_writes_eval_json_and_plots(workdir):
     assert result.returncode == 0, result.stderr[-3000:]
     with open(os.path.join(workdir, "eval.json")) as f:
         record = json.load(f)
-    assert set(record) == {"linear", "knn", "finetune", "fractions", "embedding", "segmentation"}
+    assert set(record) == {
+        "probes",
+        "linear",
+        "knn",
+        "finetune",
+        "fractions",
+        "embedding",
+        "segmentation",
+    }
+    assert set(record["probes"]["results"]) == {"ssl", "raw_pixels", "random_init"}
     assert set(record["segmentation"]["results"]) == {"ssl", "random_init"}
     for init in ("ssl", "random_init"):
         frozen = record["segmentation"]["results"][init]["frozen"]

@@ -77,6 +77,10 @@ def test_eval_reports_ssl_and_baselines_on_the_same_split(trained_run, capsys):
     assert metrics["results"]["raw_pixels"]["knn_accuracy"] == pytest.approx(expected)
     printed = capsys.readouterr().out
     assert "raw pixels" in printed and "random-init encoder" in printed
+    # The same table is the registry's "probes" protocol, row for row.
+    record = experiment.evaluate(workdir, protocol="probes", verbose=False)
+    assert record["probes"]["results"] == metrics["results"]
+    assert record["probes"]["knn_k"] == metrics["knn_k"] == 20
 
 
 def test_export_run_is_idempotent(trained_run):

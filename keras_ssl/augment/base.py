@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from keras_ssl.augment.seeds import resolve_seed, uniform_per_image
 from keras_ssl.images import check_image_batch, to_float_images
+from keras_ssl.validation import check_in_range
 
 
 def prepare_images(images, name="images"):
@@ -27,11 +28,7 @@ def prepare_images(images, name="images"):
 
 def check_probability(value, name):
     """Raises ``ValueError`` unless ``value`` is a number in ``[0, 1]``; returns it as a float."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-        raise ValueError(
-            f"`{name}` must be a number in [0, 1]; received {value!r}. Fix: pass e.g. {name}=0.5."
-        )
-    return float(value)
+    return check_in_range(value, name, 0, 1, fix=f"pass e.g. {name}=0.5.")
 
 
 def check_range(value, name, low=-math.inf, high=math.inf, low_open=False):

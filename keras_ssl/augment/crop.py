@@ -12,6 +12,7 @@ from keras_ssl.augment.base import (
     in_xla_context,
 )
 from keras_ssl.augment.seeds import lerp, uniform_per_image
+from keras_ssl.validation import check_int
 
 
 def sample_crop_boxes(batch_size, image_height, image_width, scale, ratio, seed):
@@ -125,11 +126,7 @@ class RandomResizedCrop(BaseAugmentation):
     def __init__(self, height, width, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), **kwargs):
         super().__init__(**kwargs)
         for name, value in (("height", height), ("width", width)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(
-                    f"RandomResizedCrop `{name}` must be a positive int (the output size in "
-                    f"pixels); received {value!r}. Fix: pass e.g. {name}=32."
-                )
+            check_int(value, name, fix=f"pass the output size in pixels, e.g. {name}=32.")
         self.height = height
         self.width = width
         self.scale = check_range(scale, "scale", low=0.0, high=1.0, low_open=True)

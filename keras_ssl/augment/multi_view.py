@@ -5,6 +5,7 @@ import keras
 from keras_ssl.augment.base import prepare_images
 from keras_ssl.augment.random_apply import call_layer
 from keras_ssl.augment.seeds import fold_in, resolve_seed
+from keras_ssl.validation import check_int
 
 
 def _is_pipeline(value):
@@ -61,11 +62,7 @@ class MultiViewAugmenter(keras.layers.Layer):
         else:
             if num_views is None:
                 num_views = 2
-            if isinstance(num_views, bool) or not isinstance(num_views, int) or num_views < 1:
-                raise ValueError(
-                    f"MultiViewAugmenter `num_views` must be a positive int; received "
-                    f"{num_views!r}. Fix: pass e.g. num_views=2."
-                )
+            check_int(num_views, "num_views", fix="pass e.g. num_views=2.")
             pipelines = [list(views) for _ in range(num_views)]
         for index, pipeline in enumerate(pipelines):
             _check_layers(pipeline, f"view {index}")

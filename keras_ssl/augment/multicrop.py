@@ -17,6 +17,7 @@ from keras_ssl.augment.flip import RandomHorizontalFlip
 from keras_ssl.augment.multi_view import MultiViewAugmenter
 from keras_ssl.augment.presets import BLUR_MIN_SIDE, _check_image_shape, blur_kernel_size
 from keras_ssl.augment.solarize import RandomSolarize
+from keras_ssl.validation import check_int
 
 #: DINO's local-to-global side ratio (96 / 224 pixels).
 LOCAL_TO_GLOBAL = 96 / 224
@@ -129,11 +130,8 @@ def multicrop(
         local_size = tuple(max(1, round(side * LOCAL_TO_GLOBAL)) for side in global_size)
     else:
         local_size = _size_pair(local_size, "local_size")
-    if isinstance(num_local, bool) or not isinstance(num_local, int) or num_local < 0:
-        raise ValueError(
-            f"`num_local` must be a non-negative int; received {num_local!r}. Fix: pass e.g. "
-            "num_local=8 (DINO) or 0 for two global views only."
-        )
+    fix = "pass e.g. num_local=8 (DINO) or 0 for two global views only."
+    check_int(num_local, "num_local", minimum=0, fix=fix)
     common = dict(
         image_shape=image_shape,
         blur=blur,

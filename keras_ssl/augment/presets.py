@@ -10,6 +10,7 @@ from keras_ssl.augment.crop import RandomResizedCrop
 from keras_ssl.augment.flip import RandomHorizontalFlip
 from keras_ssl.augment.multi_view import MultiViewAugmenter
 from keras_ssl.augment.solarize import RandomSolarize
+from keras_ssl.validation import check_in_range, check_int
 
 BLUR_MIN_SIDE = 64
 """Images at least this many pixels on their short side get Gaussian blur by default."""
@@ -53,15 +54,8 @@ def simclr_pipeline(
         A list of keras_ssl augmentation layers, applied in order.
     """
     height, width, channels = _check_image_shape(image_shape)
-    if (
-        isinstance(color_strength, bool)
-        or not isinstance(color_strength, (int, float))
-        or color_strength < 0
-    ):
-        raise ValueError(
-            f"`color_strength` must be >= 0 (SimCLR's s; 1.0 for ImageNet, 0.5 for CIFAR-10); "
-            f"received {color_strength!r}. Fix: pass e.g. color_strength=0.5."
-        )
+    fix = "pass e.g. color_strength=0.5 (SimCLR's s: 1.0 for ImageNet, 0.5 for CIFAR-10)."
+    check_in_range(color_strength, "color_strength", low=0, fix=fix)
     if blur is None:
         blur = min(height, width) >= BLUR_MIN_SIDE
     jitter = 0.8 * color_strength
@@ -246,10 +240,7 @@ def crop_flip(image_shape, crop_scale=(0.5, 1.0), flip=True, num_views=1):
         A :class:`MultiViewAugmenter` producing ``num_views`` views.
     """
     height, width, _ = _check_image_shape(image_shape)
-    if isinstance(num_views, bool) or not isinstance(num_views, int) or num_views < 1:
-        raise ValueError(
-            f"`num_views` must be a positive int; received {num_views!r}. Fix: pass num_views=1."
-        )
+    check_int(num_views, "num_views", fix="pass num_views=1.")
 
     def pipeline():
         layers = [RandomResizedCrop(height, width, scale=crop_scale)]

@@ -5,6 +5,8 @@ import time
 import keras
 import numpy as np
 
+from keras_ssl.validation import check_int
+
 
 class ProbeCallback(keras.callbacks.Callback):
     """Base of the probes: runs :meth:`evaluate` at the end of the epochs it is due.
@@ -97,15 +99,8 @@ def check_every_n_epochs(every_n_epochs, allow_none=False):
     """Raises a ``ValueError`` unless ``every_n_epochs`` is an int >= 1 (or allowed ``None``)."""
     if every_n_epochs is None and allow_none:
         return
-    if (
-        isinstance(every_n_epochs, bool)
-        or not isinstance(every_n_epochs, (int, np.integer))
-        or every_n_epochs < 1
-    ):
-        raise ValueError(
-            f"`every_n_epochs` must be an integer >= 1; received {every_n_epochs!r}. "
-            "Fix: pass 1 to run after every epoch, N to run every N epochs."
-        )
+    fix = "pass 1 to run after every epoch, N to run every N epochs."
+    check_int(every_n_epochs, "every_n_epochs", fix=fix)
 
 
 def _check_epochs_to_run(epochs_to_run):

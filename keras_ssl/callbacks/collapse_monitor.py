@@ -10,10 +10,10 @@ from keras_ssl.callbacks.base import ProbeCallback, check_every_n_epochs
 from keras_ssl.evaluation.features import (
     as_image_array,
     check_features,
-    check_positive_int,
     extract_features,
     l2_normalize,
 )
+from keras_ssl.validation import check_int
 
 # Below this root-mean-square distance from their mean, L2-normalised embeddings are one point
 # up to float32 rounding, and the singular values carry no information.
@@ -117,7 +117,7 @@ class CollapseMonitor(ProbeCallback):
         check_every_n_epochs(every_n_epochs)
         super().__init__(every_n_epochs=every_n_epochs, verbose=verbose)
         self.images = images if isinstance(images, tf.data.Dataset) else as_image_array(images)
-        check_positive_int(batch_size, "batch_size")
+        check_int(batch_size, "batch_size")
         _check_threshold(std_threshold, "std_threshold")
         if rank_threshold is not None:
             _check_threshold(rank_threshold, "rank_threshold")

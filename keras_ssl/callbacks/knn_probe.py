@@ -5,10 +5,10 @@ import tensorflow as tf
 from keras_ssl.callbacks.base import ProbeCallback, check_every_n_epochs
 from keras_ssl.evaluation.features import (
     check_labelled_data,
-    check_positive_int,
     extract_labelled_features,
 )
 from keras_ssl.evaluation.knn import TEMPERATURE, check_knn_arguments, knn_accuracy
+from keras_ssl.validation import check_int
 
 
 class KNNProbe(ProbeCallback):
@@ -73,9 +73,9 @@ class KNNProbe(ProbeCallback):
             None if isinstance(self.train_data, tf.data.Dataset) else len(self.train_data[1])
         )
         check_knn_arguments(k, temperature, num_train)
-        check_positive_int(batch_size, "batch_size")
+        check_int(batch_size, "batch_size")
         if num_classes is not None:
-            check_positive_int(num_classes, "num_classes")
+            check_int(num_classes, "num_classes")
         self.k = k
         self.temperature = temperature
         self.batch_size = batch_size

@@ -3,10 +3,10 @@
 from keras_ssl.callbacks.base import ProbeCallback
 from keras_ssl.evaluation.features import (
     check_labelled_data,
-    check_positive_int,
     extract_labelled_features,
 )
 from keras_ssl.evaluation.linear import check_linear_probe_arguments, linear_probe
+from keras_ssl.validation import check_int
 
 
 class LinearProbe(ProbeCallback):
@@ -65,9 +65,9 @@ class LinearProbe(ProbeCallback):
         super().__init__(every_n_epochs, epochs_to_run, verbose)
         self.train_data = check_labelled_data(train_data, "train_data")
         self.test_data = check_labelled_data(test_data, "test_data")
-        check_positive_int(probe_epochs, "probe_epochs")
-        check_positive_int(batch_size, "batch_size")
-        check_positive_int(probe_batch_size, "probe_batch_size")
+        check_int(probe_epochs, "probe_epochs")
+        check_int(batch_size, "batch_size")
+        check_int(probe_batch_size, "probe_batch_size")
         check_linear_probe_arguments(
             num_classes, probe_epochs, probe_batch_size, learning_rate, weight_decay, seed
         )

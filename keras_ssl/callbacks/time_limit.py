@@ -5,6 +5,8 @@ import time
 import keras
 from absl import logging
 
+from keras_ssl.validation import check_positive_number
+
 
 class TimeLimit(keras.callbacks.Callback):
     """Stops ``fit`` at the end of the first batch after ``minutes`` of training.
@@ -13,21 +15,21 @@ class TimeLimit(keras.callbacks.Callback):
     still run once more. The elapsed time is logged as ``train_minutes``.
     """
 
+    #: Seconds from a monotonic clock (replaceable, e.g. by a fake clock in tests).
+    clock = staticmethod(time.monotonic)
+
     def __init__(self, minutes):
         super().__init__()
-        if not minutes or minutes <= 0:
-            raise ValueError(
-                f"`minutes` must be positive; received {minutes!r}. Fix: pass the training "
-                "budget in minutes, e.g. TimeLimit(5)."
-            )
+        fix = "pass the training budget in minutes, e.g. TimeLimit(5)."
+        check_positive_number(minutes, "minutes", fix=fix)
         self.minutes = minutes
         self.start = None
 
     def on_train_begin(self, logs=None):
-        self.start = time.monotonic()
+        self.start = self.clock()
 
     def elapsed_minutes(self):
-        return (time.monotonic() - self.start) / 60.0
+        return (self.clock() - self.start) / 60.0
 
     def on_train_batch_end(self, batch, logs=None):
         if self.elapsed_minutes() >= self.minutes and not self.model.stop_training:

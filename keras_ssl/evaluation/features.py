@@ -7,6 +7,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_ssl.images import check_image_dtype, to_float_images
+from keras_ssl.validation import check_int
 
 # One traced inference function per encoder, so repeated probes (every epoch) reuse the trace.
 _INFERENCE_FNS = weakref.WeakKeyDictionary()
@@ -48,7 +49,7 @@ def extract_features(
         ValueError: for images of the wrong rank or dtype, ``batch_size < 1``, labels requested
             from unlabelled input, or an encoder whose output is not ``[batch, D]``.
     """
-    check_positive_int(batch_size, "batch_size")
+    check_int(batch_size, "batch_size")
     if isinstance(images, tf.data.Dataset):
         batches, total, has_labels = _dataset_batches(images, batch_size)
     else:
@@ -257,14 +258,6 @@ def check_labels(labels, num_examples, num_classes=None, name="labels", features
                 "remap the labels to 0..num_classes-1."
             )
     return labels
-
-
-def check_positive_int(value, name):
-    """Raises a ``ValueError`` unless ``value`` is an integer >= 1 (``bool`` excluded)."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(
-            f"`{name}` must be a positive integer; received {value!r}. Fix: pass an int >= 1."
-        )
 
 
 def _inference_fn(encoder):

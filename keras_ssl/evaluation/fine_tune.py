@@ -7,9 +7,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_ssl.evaluation.features import check_labelled_data, check_positive_int
+from keras_ssl.evaluation.features import check_labelled_data
 from keras_ssl.evaluation.fractions import label_fraction
 from keras_ssl.images import to_float_images
+from keras_ssl.validation import check_in_range, check_int
 
 #: Variables (by name) that get no weight decay: biases and normalisation scales and shifts.
 NO_WEIGHT_DECAY = ("bias", "gamma", "beta")
@@ -73,8 +74,8 @@ def fine_tune(
         ValueError: for bad data, a fraction outside ``(0, 1]``, non-positive ``epochs``,
             ``batch_size`` or ``learning_rate``, or a ``layer_decay`` outside ``(0, 1]``.
     """
-    check_positive_int(epochs, "epochs")
-    check_positive_int(batch_size, "batch_size")
+    check_int(epochs, "epochs")
+    check_int(batch_size, "batch_size")
     _check_rates(learning_rate, weight_decay, layer_decay, validation_fraction)
     x_train, y_train = _as_arrays(train, "train")
     x_test, y_test = _as_arrays(test, "test")
@@ -247,31 +248,10 @@ def _as_arrays(data, name):
 
 
 def _check_rates(learning_rate, weight_decay, layer_decay, validation_fraction):
-    for value, name, low, allow_low, high in (
-        (learning_rate, "learning_rate", 0.0, False, math.inf),
-        (weight_decay, "weight_decay", 0.0, True, math.inf),
-        (validation_fraction, "validation_fraction", 0.0, True, 1.0),
-    ):
-        ok = (
-            not isinstance(value, bool)
-            and isinstance(value, (int, float, np.number))
-            and (value >= low if allow_low else value > low)
-            and value < high
-        )
-        if not ok:
-            bound = f"{'>=' if allow_low else '>'} {low:g}" + (
-                f" and < {high:g}" if high != math.inf else ""
-            )
-            raise ValueError(
-                f"`{name}` must be a number {bound}; received {value!r}. Fix: "
-                f"pass a value in that range."
-            )
-    if layer_decay is not None and (
-        isinstance(layer_decay, bool)
-        or not isinstance(layer_decay, (int, float, np.number))
-        or not 0 < layer_decay <= 1
-    ):
-        raise ValueError(
-            f"`layer_decay` must be None or in (0, 1]; received {layer_decay!r}. Fix: pass "
-            "e.g. 0.75 (lower layers learn slower), or None for one learning rate."
-        )
+    check_in_range(learning_rate, "learning_rate", low=0, low_open=True, fix="pass e.g. 1e-3.")
+    check_in_range(weight_decay, "weight_decay", low=0, fix="pass e.g. 1e-4, or 0 to disable it.")
+    fix = "pass e.g. 0.1, or 0 to disable the validation curve."
+    check_in_range(validation_fraction, "validation_fraction", 0, 1, fix, high_open=True)
+    if layer_decay is not None:
+        fix = "pass e.g. 0.75 (lower layers learn slower), or None for one learning rate."
+        check_in_range(layer_decay, "layer_decay", 0, 1, fix, low_open=True)

@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from keras_ssl.validation import check_in_range
+
 
 def label_fraction(labels, fraction, seed=0):
     """Indices of a class-balanced random subset holding ``fraction`` of the labelled examples.
@@ -18,15 +20,8 @@ def label_fraction(labels, fraction, seed=0):
         Sorted ``int64`` indices into ``labels``.
     """
     labels = np.asarray(labels).reshape(-1)
-    if (
-        isinstance(fraction, bool)
-        or not isinstance(fraction, (int, float))
-        or not 0 < fraction <= 1
-    ):
-        raise ValueError(
-            f"`fraction` must be in (0, 1]; received {fraction!r}. Fix: pass e.g. 0.01 for 1% "
-            "of the labels."
-        )
+    fix = "pass e.g. 0.01 for 1% of the labels."
+    check_in_range(fraction, "fraction", 0, 1, fix, low_open=True)
     if labels.size == 0:
         raise ValueError("`labels` is empty; received 0 labels. Fix: pass the training labels.")
     rng = np.random.default_rng(seed)

@@ -9,10 +9,10 @@ import tensorflow as tf
 from keras_ssl.evaluation.features import (
     check_features,
     check_labels,
-    check_positive_int,
     extract_labelled_features,
     l2_normalize,
 )
+from keras_ssl.validation import check_int
 
 #: The kNN temperature everywhere in keras_ssl (probes, protocols, configs): 0.07 as in
 #: Wu et al. 2018 (InstDisc) and DINO.
@@ -82,7 +82,7 @@ def knn_predict(
         train_labels, len(train_features), num_classes, "train_labels", "train_features"
     )
     check_knn_arguments(k, temperature, len(train_features))
-    check_positive_int(batch_size, "batch_size")
+    check_int(batch_size, "batch_size")
 
     train = tf.constant(l2_normalize(train_features))
     labels = tf.constant(train_labels)
@@ -150,11 +150,7 @@ def check_knn_arguments(k, temperature, num_train=None):
     Raises:
         ValueError: for ``k < 1``, ``k > num_train`` or a non-positive temperature.
     """
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(
-            f"`k` must be a positive integer number of neighbours; received {k!r}. "
-            "Fix: pass an int >= 1 (20 and 200 are the usual choices)."
-        )
+    check_int(k, "k", fix="pass an int >= 1 (20 and 200 are the usual choices).")
     if num_train is not None and k > num_train:
         raise ValueError(
             f"`k`={k} is larger than the training set ({num_train} examples); expected "
@@ -177,16 +173,8 @@ def _check_num_classes(num_classes, train_labels):
         if labels.size == 0 or not np.issubdtype(labels.dtype, np.number):
             return None  # check_labels reports the problem.
         return int(labels.max()) + 1
-    if (
-        isinstance(num_classes, bool)
-        or not isinstance(num_classes, (int, np.integer))
-        or (num_classes < 1)
-    ):
-        raise ValueError(
-            f"`num_classes` must be a positive integer; received {num_classes!r}. Fix: pass "
-            "the number of classes, or None to infer it from the training labels."
-        )
-    return int(num_classes)
+    fix = "pass the number of classes, or None to infer it from the training labels."
+    return check_int(num_classes, "num_classes", fix=fix)
 
 
 @tf.function

@@ -9,10 +9,10 @@ import tensorflow as tf
 from keras_ssl.evaluation.features import (
     check_features,
     check_labels,
-    check_positive_int,
     extract_labelled_features,
 )
 from keras_ssl.evaluation.fractions import label_fraction
+from keras_ssl.validation import check_in_range, check_int
 
 
 def linear_probe(
@@ -118,31 +118,14 @@ def check_linear_probe_arguments(
     num_classes, epochs, batch_size, learning_rate, weight_decay, seed
 ):
     """Validates the hyperparameters of :func:`linear_probe` (raises ``ValueError``)."""
-    check_positive_int(epochs, "epochs")
-    check_positive_int(batch_size, "batch_size")
-    if num_classes is not None and (
-        isinstance(num_classes, bool)
-        or not isinstance(num_classes, (int, np.integer))
-        or num_classes < 2
-    ):
-        raise ValueError(
-            f"`num_classes` must be an integer >= 2; received {num_classes!r}. Fix: pass the "
-            "number of classes, or None to infer it from the labels."
-        )
-    if isinstance(learning_rate, bool) or not (
-        isinstance(learning_rate, (int, float, np.number)) and learning_rate > 0
-    ):
-        raise ValueError(
-            f"`learning_rate` must be a number > 0; received {learning_rate!r}. "
-            "Fix: pass e.g. 1e-3."
-        )
-    if isinstance(weight_decay, bool) or not (
-        isinstance(weight_decay, (int, float, np.number)) and weight_decay >= 0
-    ):
-        raise ValueError(
-            f"`weight_decay` must be a number >= 0; received {weight_decay!r}. "
-            "Fix: pass e.g. 1e-4, or 0 to disable it."
-        )
+    check_int(epochs, "epochs")
+    check_int(batch_size, "batch_size")
+    if num_classes is not None:
+        fix = "pass the number of classes, or None to infer it from the labels."
+        check_int(num_classes, "num_classes", minimum=2, fix=fix)
+    check_in_range(learning_rate, "learning_rate", low=0, low_open=True, fix="pass e.g. 1e-3.")
+    fix = "pass e.g. 1e-4, or 0 to disable it."
+    check_in_range(weight_decay, "weight_decay", low=0, fix=fix)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise ValueError(f"`seed` must be an integer; received {seed!r}. Fix: pass e.g. 0.")
 
@@ -318,13 +301,10 @@ def linear_sweep(
             f"weight_decays={weight_decays}; expected at least one value each. Fix: pass e.g. "
             "learning_rates=(1e-3,), weight_decays=(0.0,)."
         )
-    if isinstance(validation_fraction, bool) or not (
-        isinstance(validation_fraction, (int, float)) and 0 < validation_fraction < 1
-    ):
-        raise ValueError(
-            f"`validation_fraction` must be in (0, 1); received {validation_fraction!r}. "
-            "Fix: pass e.g. 0.1 to hold out 10% of the training labels per class."
-        )
+    fix = "pass e.g. 0.1 to hold out 10% of the training labels per class."
+    check_in_range(
+        validation_fraction, "validation_fraction", 0, 1, fix, low_open=True, high_open=True
+    )
     train_features = check_features(train_features, "train_features")
     train_labels = check_labels(train_labels, len(train_features), num_classes, "train_labels")
     test_labels = np.asarray(test_labels)

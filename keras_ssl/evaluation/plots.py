@@ -11,6 +11,8 @@ import tempfile
 
 import numpy as np
 
+from keras_ssl.validation import check_int
+
 
 def plot_view_pairs(views, path, max_pairs=8, title=None):
     """Draws the views of the same images side by side, one row per image.
@@ -30,10 +32,7 @@ def plot_view_pairs(views, path, max_pairs=8, title=None):
         ValueError: for no views, views of different lengths, wrong ranks or channel counts.
     """
     arrays = _check_views(views)
-    if isinstance(max_pairs, bool) or not isinstance(max_pairs, int) or max_pairs < 1:
-        raise ValueError(
-            f"`max_pairs` must be a positive integer; received {max_pairs!r}. Fix: pass e.g. 8."
-        )
+    check_int(max_pairs, "max_pairs", fix="pass e.g. 8.")
     rows = min(max_pairs, len(arrays[0]))
     columns = len(arrays)
     figure = _figure((1.6 * columns, 1.6 * rows + (0.5 if title else 0.2)))

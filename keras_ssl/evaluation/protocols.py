@@ -28,6 +28,7 @@ from keras_ssl.evaluation.plots import (
     plot_data_efficiency,
     plot_embedding,
 )
+from keras_ssl.evaluation.probe_table import probes_protocol
 from keras_ssl.evaluation.segmentation import SEGMENTATION_OPTIONS, segmentation_protocol
 
 #: Protocol budgets, small enough for a 2-core CPU; override with ``evaluate(options=...)`` or
@@ -209,6 +210,7 @@ def embedding_protocol(model, config, splits, workdir):
 
 
 PROTOCOLS = {
+    "probes": probes_protocol,
     "linear": linear_protocol,
     "knn": knn_protocol,
     "finetune": finetune_protocol,

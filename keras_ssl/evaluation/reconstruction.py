@@ -4,6 +4,7 @@ columns of images, one row per example."""
 import numpy as np
 
 from keras_ssl.evaluation.plots import _figure, _save
+from keras_ssl.validation import check_int
 
 COLUMNS = ("input", "mask", "prediction", "original")
 
@@ -105,10 +106,7 @@ def _reference_images(images, name):
 
 
 def _check_max_rows(max_rows):
-    if isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 1:
-        raise ValueError(
-            f"`max_rows` must be a positive integer; received {max_rows!r}. Fix: pass e.g. 8."
-        )
+    check_int(max_rows, "max_rows", fix="pass e.g. 8.")
 
 
 def _draw_columns(labels, columns, path, max_rows, title):

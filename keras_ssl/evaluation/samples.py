@@ -7,6 +7,7 @@ no pyplot state are involved.
 import numpy as np
 
 from keras_ssl.evaluation.plots import _figure, _save
+from keras_ssl.validation import check_int
 
 
 def plot_sample_grid(
@@ -34,10 +35,7 @@ def plot_sample_grid(
             (or with another count), an array is not a batch of 1- or 3-channel images, or
             ``columns`` is not a positive int.
     """
-    if isinstance(columns, bool) or not isinstance(columns, int) or columns < 1:
-        raise ValueError(
-            f"`columns` must be a positive int; received {columns!r}. Fix: pass e.g. 8."
-        )
+    check_int(columns, "columns", fix="pass e.g. 8.")
     originals = _check_images(originals, "originals")
     reconstructions = _check_images(reconstructions, "reconstructions")
     samples = _check_images(samples, "samples")

@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from keras_ssl.evaluation.segmentation_metrics import segmentation_metrics
 from keras_ssl.evaluation.segmentation_plots import plot_label_efficiency, plot_segmentation_grid
+from keras_ssl.validation import check_in_range, check_int
 
 #: Budgets of ``keras-ssl eval --protocol segmentation`` (a 2-core CPU runs the default, SSL
 #: and random init, in about 5 minutes); override with ``--eval_option=name=value``.
@@ -116,20 +117,20 @@ def segmentation_transfer(
             f"`modes` must be a non-empty subset of {MODES}; received {modes!r}. Fix: pass "
             "e.g. modes=('frozen', 'finetune')."
         )
-    fractions = tuple(float(f) for f in fractions)
-    if not fractions or any(not 0 < f <= 1 for f in fractions):
+    fractions = tuple(fractions)
+    if not fractions:
         raise ValueError(
-            f"`fractions` must be values in (0, 1]; received {fractions!r}. Fix: pass e.g. "
-            "(0.01, 0.1, 1.0)."
+            "`fractions` must be a non-empty sequence of values in (0, 1]; received (). "
+            "Fix: pass e.g. (0.01, 0.1, 1.0)."
         )
-    for value, name in ((epochs, "epochs"), (batch_size, "batch_size")):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"`{name}` must be a positive int; received {value!r}.")
-    if not 0 < encoder_learning_rate_scale <= 1:
-        raise ValueError(
-            f"`encoder_learning_rate_scale` must be in (0, 1]; received "
-            f"{encoder_learning_rate_scale!r}. Fix: pass 1.0, or e.g. 0.1 for a lower rate."
-        )
+    fix = "pass e.g. (0.01, 0.1, 1.0)."
+    fractions = tuple(check_in_range(f, "fractions", 0, 1, fix, low_open=True) for f in fractions)
+    check_int(epochs, "epochs")
+    check_int(batch_size, "batch_size")
+    fix = "pass 1.0, or e.g. 0.1 for a lower rate."
+    check_in_range(
+        encoder_learning_rate_scale, "encoder_learning_rate_scale", 0, 1, fix, low_open=True
+    )
     image_shape = tuple(x_train.shape[1:])
     encoders = {"ssl": encoder}
     if random_init:

@@ -8,6 +8,8 @@ class like any other.
 
 import numpy as np
 
+from keras_ssl.validation import check_int
+
 
 def segmentation_metrics(y_true, y_pred, num_classes):
     """Mean IoU (over classes present in ``y_true`` or ``y_pred``), pixel accuracy, per-class IoU.
@@ -31,8 +33,7 @@ def segmentation_metrics(y_true, y_pred, num_classes):
             f"{y_true.shape} and {y_pred.shape}. Fix: pass predicted class ids (argmax of the "
             "logits over the last axis) for the same images."
         )
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-        raise ValueError(f"`num_classes` must be a positive int; received {num_classes!r}.")
+    check_int(num_classes, "num_classes", fix="pass the number of classes, e.g. 21.")
     for name, mask in (("y_true", y_true), ("y_pred", y_pred)):
         if mask.min() < 0 or mask.max() >= num_classes:
             raise ValueError(

@@ -10,14 +10,6 @@ from keras_ssl.losses.adversarial import (
 from keras_ssl.losses.classification import RebalancedCrossEntropy, rebalanced_cross_entropy
 from keras_ssl.losses.contrastive import InfoNCE, NTXent, cpc_info_nce, info_nce, nt_xent
 from keras_ssl.losses.distillation import DINOLoss, dino_loss, teacher_probabilities
-from keras_ssl.losses.metric_learning import (
-    ContrastiveMargin,
-    NPair,
-    TripletMargin,
-    contrastive_margin,
-    n_pair,
-    triplet_margin,
-)
 from keras_ssl.losses.mutual_information import IICLoss, iic_joint, iic_loss
 from keras_ssl.losses.reconstruction import (
     ReconstructionNLL,
@@ -77,14 +69,8 @@ __all__ = [
     "teacher_probabilities",
     "vicreg_loss",
     "vicreg_terms",
-    "ContrastiveMargin",
     "InfoNCE",
-    "NPair",
     "NTXent",
-    "TripletMargin",
-    "contrastive_margin",
     "info_nce",
-    "n_pair",
     "nt_xent",
-    "triplet_margin",
 ]

@@ -1,5 +1,7 @@
 """Test helpers that every keras_ssl test uses (see DESIGN.md, "Tests")."""
 
+from keras_ssl.testing.battery import MethodBattery
+from keras_ssl.testing.configs import load_config, shrink_config
 from keras_ssl.testing.devices import configure_logical_cpus, two_replica_strategy
 from keras_ssl.testing.test_case import (
     check_export,
@@ -10,10 +12,10 @@ from keras_ssl.testing.test_case import (
     check_xla_step,
     make_dataset,
     run_loss_test,
-    run_method_test,
 )
 
 __all__ = [
+    "MethodBattery",
     "check_export",
     "check_fit_updates",
     "check_mixed_precision",
@@ -21,8 +23,9 @@ __all__ = [
     "check_save_load",
     "check_xla_step",
     "configure_logical_cpus",
+    "load_config",
     "make_dataset",
     "run_loss_test",
-    "run_method_test",
+    "shrink_config",
     "two_replica_strategy",
 ]

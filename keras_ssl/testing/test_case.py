@@ -1,7 +1,7 @@
 """The shared test battery: every loss and every method gets the same checks.
 
-``run_loss_test`` checks a loss function; ``run_method_test`` runs all method checks, each of
-which is also callable on its own so a test module can give every check its own test:
+``run_loss_test`` checks a loss function; :class:`keras_ssl.testing.MethodBattery` runs all
+method checks as the tests of one class, and each check is also callable on its own:
 
 - :func:`check_fit_updates`: two ``fit`` steps, finite losses, every trainable weight moves.
 - :func:`check_replica_equivalence`: a 2-replica ``MirroredStrategy`` (two logical CPUs) gives
@@ -81,17 +81,6 @@ def run_loss_test(
 
 
 # ---------------------------------------------------------------------------- methods
-def run_method_test(make_model, data, global_batch, tmp_path, state_fn=None, **kwargs):
-    """Runs every method check (see the module docstring) on ``make_model``."""
-    check_fit_updates(make_model, data, global_batch, **kwargs)
-    check_replica_equivalence(make_model, data, global_batch, state_fn=state_fn, **kwargs)
-    check_xla_step(make_model, data, global_batch, **kwargs)
-    check_save_load(make_model, data, global_batch, tmp_path, state_fn=state_fn, **kwargs)
-    check_export(make_model, data, global_batch, tmp_path)
-    for policy in ("mixed_bfloat16", "mixed_float16"):
-        check_mixed_precision(make_model, data, global_batch, policy, **kwargs)
-
-
 def make_dataset(data, global_batch):
     """A ``tf.data.Dataset`` of ``global_batch``-sized batches of ``data`` (in order)."""
     return tf.data.Dataset.from_tensor_slices(data).batch(global_batch, drop_remainder=True)

@@ -121,8 +121,8 @@ def test_output_shape_and_upsampling():
         (dict(scale=(0.8, 0.2)), r"`scale` must be .*a <= b.*received \(0.8, 0.2\).*Fix"),
         (dict(scale=0.5), r"`scale` must be .*received 0.5.*Fix"),
         (dict(ratio=(0.0, 1.0)), r"`ratio` must be .*received \(0.0, 1.0\).*Fix"),
-        (dict(height=0), r"`height` must be a positive int.*received 0.*Fix"),
-        (dict(width=12.5), r"`width` must be a positive int.*received 12.5.*Fix"),
+        (dict(height=0), r"`height` must be an integer >= 1; received 0.*Fix"),
+        (dict(width=12.5), r"`width` must be an integer >= 1; received 12.5.*Fix"),
     ],
 )
 def test_bad_arguments_raise(kwargs, pattern):

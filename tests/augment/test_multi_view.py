@@ -173,7 +173,7 @@ def test_config_round_trip_gives_identical_views(form):
 def test_bad_arguments_raise():
     with pytest.raises(ValueError, match="got 2 pipelines but num_views=3.*Fix"):
         MultiViewAugmenter([_pipeline(), _pipeline()], num_views=3)
-    with pytest.raises(ValueError, match="`num_views` must be a positive int; received 0.*Fix"):
+    with pytest.raises(ValueError, match="`num_views` must be an integer >= 1; received 0.*Fix"):
         MultiViewAugmenter(_pipeline(), num_views=0)
     with pytest.raises(ValueError, match="view 1 holds a function.*Fix"):
         MultiViewAugmenter([_pipeline(), [lambda x: x]])

@@ -102,7 +102,7 @@ def test_zero_local_crops_gives_two_global_views():
     ("kwargs", "pattern"),
     [
         (dict(image_shape=(28, 28)), r"`image_shape` must be .*received \(28, 28\).*Fix"),
-        (dict(num_local=-1), r"`num_local` must be a non-negative int; received -1.*Fix"),
+        (dict(num_local=-1), r"`num_local` must be an integer >= 0; received -1.*Fix"),
         (dict(num_local=2.0), r"`num_local` must be .*received 2.0"),
         (dict(local_size=0), r"`local_size` must be a positive int .*received 0.*Fix"),
         (dict(local_size=(4, 4, 1)), r"`local_size` must be .*received \(4, 4, 1\)"),

@@ -76,7 +76,7 @@ def test_simclr_views_on_rgb_images_are_reproducible_and_serializable():
         (dict(image_shape=(32, 32)), r"`image_shape` must be .*received \(32, 32\).*Fix"),
         (dict(image_shape=(32, 32, 4)), r"`image_shape` must be .*received \(32, 32, 4\).*Fix"),
         (dict(crop_scale=(0.0, 1.0)), r"`scale` must be .*received \(0.0, 1.0\).*Fix"),
-        (dict(color_strength=-1.0), r"`color_strength` must be >= 0.*received -1.0.*Fix"),
+        (dict(color_strength=-1.0), r"`color_strength` must be a number >= 0; received -1.0.*Fix"),
         (dict(color_probability=1.2), r"`probability` must be a number.*received 1.2.*Fix"),
         (dict(grayscale_probability=-0.2), r"`probability` must be a number.*received -0.2"),
     ],

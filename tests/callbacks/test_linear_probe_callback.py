@@ -75,7 +75,7 @@ def test_invalid_arguments_raise():
         LinearProbe(TRAIN, TEST, epochs_to_run=[0, 3])
     with pytest.raises(ValueError, match="`every_n_epochs` must be an integer >= 1; received 0"):
         LinearProbe(TRAIN, TEST, every_n_epochs=0)
-    with pytest.raises(ValueError, match="`probe_epochs` must be a positive integer"):
+    with pytest.raises(ValueError, match="`probe_epochs` must be an integer >= 1"):
         LinearProbe(TRAIN, TEST, probe_epochs=0)
     with pytest.raises(ValueError, match="`learning_rate` must be a number > 0"):
         LinearProbe(TRAIN, TEST, learning_rate=-1.0)

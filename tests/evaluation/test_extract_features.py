@@ -155,7 +155,7 @@ def test_bad_images_raise():
         extract_features(encoder, np.full((2, HEIGHT, WIDTH, 1), "a"))
     with pytest.raises(ValueError, match="received 0 images"):
         extract_features(encoder, np.zeros((0, HEIGHT, WIDTH, 1), np.uint8))
-    with pytest.raises(ValueError, match="`batch_size` must be a positive integer; received 0"):
+    with pytest.raises(ValueError, match="`batch_size` must be an integer >= 1; received 0"):
         extract_features(encoder, _images(2), batch_size=0)
     with pytest.raises(ValueError, match="return_labels=True.*images only"):
         extract_features(encoder, _images(2), return_labels=True)

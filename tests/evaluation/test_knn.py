@@ -130,18 +130,18 @@ def test_invalid_arguments_raise():
         knn_accuracy(train, labels, queries, query_labels[:3], k=3)
     with pytest.raises(ValueError, match=r"`k`=11 is larger than the training set \(10"):
         knn_predict(train, labels, queries, 5, k=11)
-    with pytest.raises(ValueError, match="`k` must be a positive integer.*received 0"):
+    with pytest.raises(ValueError, match="`k` must be an integer >= 1; received 0"):
         knn_predict(train, labels, queries, 5, k=0)
     for temperature in (0.0, -0.1, float("nan")):
         with pytest.raises(ValueError, match="`temperature` must be a finite number > 0"):
             knn_predict(train, labels, queries, 5, k=3, temperature=temperature)
-    with pytest.raises(ValueError, match="`batch_size` must be a positive integer"):
+    with pytest.raises(ValueError, match="`batch_size` must be an integer >= 1"):
         knn_predict(train, labels, queries, 5, k=3, batch_size=0)
     with pytest.raises(ValueError, match="same feature dimension.*received 3 and 12"):
         knn_predict(train, labels, queries[:, :3], 5, k=3)
     with pytest.raises(ValueError, match=r"\[0, num_classes=2\); received values in"):
         knn_predict(train, labels, queries, 2, k=3)
-    with pytest.raises(ValueError, match="`num_classes` must be a positive integer"):
+    with pytest.raises(ValueError, match="`num_classes` must be an integer >= 1"):
         knn_predict(train, labels, queries, 0, k=3)
     with pytest.raises(ValueError, match=r"`query_features` must have rank 2"):
         knn_predict(train, labels, queries[0], 5, k=3)

@@ -144,7 +144,7 @@ def test_invalid_input_raises():
         linear_probe(train, labels, train, np.stack([labels, labels], 1))
     with pytest.raises(ValueError, match="same feature dimension.*received 4 and 5"):
         linear_probe(train, labels, train[:, :4], labels)
-    with pytest.raises(ValueError, match="`epochs` must be a positive integer; received 0"):
+    with pytest.raises(ValueError, match="`epochs` must be an integer >= 1; received 0"):
         linear_probe(train, labels, train, labels, epochs=0)
     with pytest.raises(ValueError, match="`learning_rate` must be a number > 0"):
         linear_probe(train, labels, train, labels, learning_rate=0.0)

@@ -79,7 +79,7 @@ def test_invalid_plot_input_raises(tmp_path):
         plot_view_pairs((np.zeros((2, 4, 4, 3)), np.zeros((3, 4, 4, 3))), tmp_path / "x.png")
     with pytest.raises(ValueError, match=r"1 or 3 channels; received shape \(2, 4, 4, 2\)"):
         plot_view_pairs((np.zeros((2, 4, 4, 2)),), tmp_path / "x.png")
-    with pytest.raises(ValueError, match="`max_pairs` must be a positive integer"):
+    with pytest.raises(ValueError, match="`max_pairs` must be an integer >= 1"):
         plot_view_pairs((np.zeros((2, 4, 4, 3)),), tmp_path / "x.png", max_pairs=0)
     with pytest.raises(ValueError, match="dict of metric name.*received list"):
         plot_training_curves([1.0, 2.0], tmp_path / "x.png")

@@ -56,7 +56,7 @@ def test_grid_from_each_method(tmp_path):
         ({"predictions": np.zeros((2, 8, 8, 1))}, "`predictions` must match the originals"),
         ({"originals": np.zeros((8, 8))}, "`originals` must be .* received shape \\(8, 8\\)"),
         ({"originals": np.zeros((0, 8, 8, 1))}, "holds no images"),
-        ({"max_rows": 0}, "`max_rows` must be a positive integer; received 0"),
+        ({"max_rows": 0}, "`max_rows` must be an integer >= 1; received 0"),
     ],
 )
 def test_bad_input_raises(tmp_path, change, match):
@@ -87,5 +87,5 @@ def test_image_columns_draw_each_column_and_reject_mismatched_ones(tmp_path):
         plot_image_columns((), tmp_path / "e.png")
     with pytest.raises(ValueError, match="`original` holds no images"):
         plot_image_columns((("original", white[:0]),), tmp_path / "f.png")
-    with pytest.raises(ValueError, match="`max_rows` must be a positive integer; received 0"):
+    with pytest.raises(ValueError, match="`max_rows` must be an integer >= 1; received 0"):
         plot_image_columns((("original", white),), tmp_path / "g.png", max_rows=0)

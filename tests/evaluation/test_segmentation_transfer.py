@@ -121,11 +121,11 @@ def test_transfer_errors():
         segmentation_transfer(encoder, data, (data[0][:, :8, :8], data[1][:, :8, :8]), 4)
     with pytest.raises(ValueError, match=r"received \('linear',\)"):
         segmentation_transfer(encoder, data, data, 4, modes=("linear",))
-    with pytest.raises(ValueError, match=r"received \(0.0,\)"):
+    with pytest.raises(ValueError, match=r"`fractions` must be a number in \(0, 1\]; received 0\."):
         segmentation_transfer(encoder, data, data, 4, fractions=(0,))
     with pytest.raises(ValueError, match="received 2"):
         segmentation_transfer(encoder, data, data, 4, encoder_learning_rate_scale=2)
-    with pytest.raises(ValueError, match="`epochs` must be a positive int; received 0"):
+    with pytest.raises(ValueError, match="`epochs` must be an integer >= 1; received 0"):
         segmentation_transfer(encoder, data, data, 4, epochs=0)
 
 

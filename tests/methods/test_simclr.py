@@ -24,24 +24,10 @@ def make_data(steps=2, seed=0):
     return {"views": views, "labels": rng.integers(0, 3, n)}
 
 
-def test_fit_updates_weights():
-    testing.check_fit_updates(make_model, make_data(), GLOBAL_BATCH)
-
-
-def test_two_replicas_equal_one():
-    testing.check_replica_equivalence(make_model, make_data(), GLOBAL_BATCH)
-
-
-def test_xla_step_matches_plain_step():
-    testing.check_xla_step(make_model, make_data(), GLOBAL_BATCH)
-
-
-def test_keras_round_trip(tmp_path):
-    testing.check_save_load(make_model, make_data(), GLOBAL_BATCH, tmp_path)
-
-
-def test_export_serves_in_fresh_process(tmp_path):
-    testing.check_export(make_model, make_data(steps=1), GLOBAL_BATCH, tmp_path)
+class TestBattery(testing.MethodBattery):
+    make_model = staticmethod(make_model)
+    make_data = staticmethod(make_data)
+    global_batch = GLOBAL_BATCH
 
 
 def test_reported_loss_is_nt_xent_of_the_projections():
@@ -155,8 +141,3 @@ def test_three_views_are_rejected():
     views = tuple(tf.zeros((4, 8, 8, 1)) for _ in range(3))
     with pytest.raises(ValueError, match="exactly 2 views"):
         model.compute_ssl_loss(views, training=False)
-
-
-@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
-def test_mixed_precision_step_is_close_to_float32(policy):
-    testing.check_mixed_precision(make_model, make_data(steps=1), GLOBAL_BATCH, policy)

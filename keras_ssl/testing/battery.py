@@ -1,0 +1,116 @@
+"""The method battery as one pytest base class: a method's test file subclasses it once.
+
+::
+
+    class TestBattery(testing.MethodBattery):
+        make_model = staticmethod(make_model)   # () -> an uncompiled method
+        make_data = staticmethod(make_data)     # (steps=2) -> a dict of NumPy batches
+        global_batch = 8
+        state_fn = staticmethod(queue_state)    # optional: method state beyond its weights
+
+collects six tests (fit updates, 2 replicas = 1, XLA step, ``.keras`` round trip, export in a
+fresh process, ``mixed_bfloat16`` / ``mixed_float16``), each a check of
+:mod:`keras_ssl.testing.test_case`. A method adds its own assertions through the hooks
+:meth:`MethodBattery.check_history` and :meth:`MethodBattery.check_restored`; where one check
+needs other settings (a lower learning rate, a tolerance), the attribute says so and a comment
+beside it says why.
+"""
+
+import pytest
+
+from keras_ssl.testing.test_case import (
+    check_export,
+    check_fit_updates,
+    check_mixed_precision,
+    check_replica_equivalence,
+    check_save_load,
+    check_xla_step,
+)
+
+
+class MethodBattery:
+    """Base class of a method's battery (pytest collects the subclasses named ``Test*``).
+
+    Attributes:
+        make_model: ``() -> SSLMethod`` (uncompiled). Function attributes are wrapped in
+            ``staticmethod`` (``make_model = staticmethod(make_model)``).
+        make_data: ``(steps=2) -> dict`` of NumPy batches (``{"views": ...}`` or
+            ``{"images": ...}``) holding ``steps * global_batch`` examples.
+        global_batch: the global batch size (divisible by 2 replicas).
+        state_fn: ``(model) -> dict`` of arrays compared across replicas and a round trip
+            (queues, centres, teacher weights), or ``None``.
+        optimizer: optimizer config of every check (``None``: SGD 0.05, momentum 0.9).
+        replica_optimizer: optimizer of the replica check alone (``None``: ``optimizer``).
+        replica_tolerance: ``{"atol": .., "rtol": ..}`` of the replica check.
+        xla_tolerance: ``{"atol": .., "rtol": ..}`` of the XLA check.
+        mixed_precision_tolerance: ``{"atol": .., "rtol": ..}`` of the mixed-precision check.
+        save_load_model: factory for the round trip alone (``None``: ``make_model``), e.g. one
+            whose state was adapted to data first.
+    """
+
+    make_model = None
+    make_data = None
+    global_batch = 8
+    state_fn = None
+    optimizer = None
+    replica_optimizer = None
+    replica_tolerance = {}
+    xla_tolerance = {}
+    mixed_precision_tolerance = {}
+    save_load_model = None
+
+    def check_history(self, history):
+        """Hook: extra assertions on the ``fit`` history of :meth:`test_fit_updates_weights`."""
+
+    def check_restored(self, restored):
+        """Hook: extra assertions on the model restored by :meth:`test_keras_round_trip`."""
+
+    def test_fit_updates_weights(self):
+        history = check_fit_updates(
+            self.make_model, self.make_data(), self.global_batch, optimizer=self.optimizer
+        )
+        self.check_history(history)
+
+    def test_two_replicas_equal_one(self):
+        check_replica_equivalence(
+            self.make_model,
+            self.make_data(),
+            self.global_batch,
+            state_fn=self.state_fn,
+            optimizer=self.replica_optimizer or self.optimizer,
+            **self.replica_tolerance,
+        )
+
+    def test_xla_step_matches_plain_step(self):
+        check_xla_step(
+            self.make_model,
+            self.make_data(),
+            self.global_batch,
+            optimizer=self.optimizer,
+            **self.xla_tolerance,
+        )
+
+    def test_keras_round_trip(self, tmp_path):
+        restored = check_save_load(
+            self.save_load_model or self.make_model,
+            self.make_data(),
+            self.global_batch,
+            tmp_path,
+            state_fn=self.state_fn,
+            optimizer=self.optimizer,
+        )
+        self.check_restored(restored)
+
+    def test_export_serves_in_a_fresh_process(self, tmp_path):
+        check_export(self.make_model, self.make_data(steps=1), self.global_batch, tmp_path)
+
+    @pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+    def test_mixed_precision_step_is_close_to_float32(self, policy):
+        check_mixed_precision(
+            self.make_model,
+            self.make_data(steps=1),
+            self.global_batch,
+            policy,
+            optimizer=self.optimizer,
+            **self.mixed_precision_tolerance,
+        )
