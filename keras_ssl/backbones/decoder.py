@@ -12,6 +12,7 @@ import math
 import keras
 
 from keras_ssl.layers.batch_norm import BatchNormalization
+from keras_ssl.validation import check_int
 
 
 def ConvDecoder(
@@ -44,11 +45,9 @@ def ConvDecoder(
         ValueError: for a non-positive ``code_dim``, a malformed ``image_shape`` or empty
             ``widths``.
     """
-    if isinstance(code_dim, bool) or not isinstance(code_dim, int) or code_dim < 1:
-        raise ValueError(
-            f"`code_dim` must be a positive int; received {code_dim!r}. Fix: pass the size of "
-            "the codes, e.g. the encoder's feature size."
-        )
+    check_int(
+        code_dim, "code_dim", fix="pass the size of the codes, e.g. the encoder's feature size."
+    )
     shape = tuple(image_shape) if isinstance(image_shape, (tuple, list)) else None
     if shape is None or len(shape) != 3 or not all(isinstance(d, int) and d >= 1 for d in shape):
         raise ValueError(

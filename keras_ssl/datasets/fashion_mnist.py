@@ -28,6 +28,7 @@ from absl import logging
 
 from keras_ssl.datasets import fashion_mnist_tfds
 from keras_ssl.datasets.idx import read_idx, write_idx
+from keras_ssl.validation import check_int
 
 ENV_VAR = "KERAS_SSL_DATA_DIR"
 SOURCE_ENV_VAR = "KERAS_SSL_DATA_SOURCE"
@@ -216,11 +217,7 @@ def make_subset(source_dir, out_dir, train_per_class=200, test_per_class=50):
         ValueError: for a non-positive count, or a class with fewer images than requested.
     """
     for name, count in (("train_per_class", train_per_class), ("test_per_class", test_per_class)):
-        if isinstance(count, bool) or not isinstance(count, int | np.integer) or count < 1:
-            raise ValueError(
-                f"`{name}` must be a positive integer; received {count!r}. Fix: pass e.g. "
-                f"{name}=10."
-            )
+        check_int(count, name, fix=f"pass e.g. {name}=10.")
     (x_train, y_train), (x_test, y_test) = _load_folder(_checked_folder(source_dir))
     train_indices = _first_per_class(y_train, train_per_class, "training")
     test_indices = _first_per_class(y_test, test_per_class, "test")

@@ -8,6 +8,8 @@ never part of a training photo.
 import numpy as np
 import tensorflow as tf
 
+from keras_ssl.validation import check_int
+
 #: Photos the train and test crops come from (``skimage.data`` function names).
 TRAIN_PHOTOS = ("astronaut", "coffee", "rocket", "immunohistochemistry", "hubble_deep_field")
 TEST_PHOTOS = ("chelsea", "stereo_motorcycle")
@@ -58,10 +60,7 @@ def load_data(image_size=32, train_examples=1024, test_examples=128, scale=(0.1,
         ("train_examples", train_examples),
         ("test_examples", test_examples),
     ):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(
-                f"`{name}` must be a positive int; received {value!r}. Fix: pass e.g. {name}=32."
-            )
+        check_int(value, name, fix=f"pass e.g. {name}=32.")
     low, high = scale
     if not 0 < low <= high <= 1:
         raise ValueError(

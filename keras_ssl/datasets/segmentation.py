@@ -7,6 +7,8 @@ foreground pixels cover earlier ones; its background pixels leave what is below 
 
 import numpy as np
 
+from keras_ssl.validation import check_int
+
 
 def paint_canvas(garments, labels, positions, canvas_size=56, threshold=32):
     """Paints garments on a black canvas and labels each pixel.
@@ -95,10 +97,7 @@ def make_canvases(
             "images (N, 28, 28) and their labels."
         )
     low, high = _check_range(garments)
-    if isinstance(num_images, bool) or not isinstance(num_images, int) or num_images < 1:
-        raise ValueError(
-            f"`num_images` must be a positive int; received {num_images!r}. Fix: pass e.g. 1000."
-        )
+    check_int(num_images, "num_images", fix="pass e.g. 1000.")
     height, width = pool.shape[1:]
     if canvas_size < max(height, width):
         raise ValueError(

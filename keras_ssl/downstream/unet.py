@@ -16,6 +16,7 @@ import keras
 
 from keras_ssl.backbones.features import feature_extractor, with_input_shape
 from keras_ssl.layers.batch_norm import BatchNormalization
+from keras_ssl.validation import check_int
 
 
 def _conv_block(x, width, name):
@@ -57,11 +58,8 @@ def UNet(
         ValueError: for a bad ``num_classes``, ``decoder_widths`` of the wrong length, or an
             input size the encoder does not downsample exactly.
     """
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-        raise ValueError(
-            f"`num_classes` must be a positive int; received {num_classes!r}. Fix: pass the "
-            "number of mask classes including background, e.g. 11."
-        )
+    fix = "pass the number of mask classes including background, e.g. 11."
+    check_int(num_classes, "num_classes", fix=fix)
     input_shape = tuple(input_shape or encoder.input_shape[1:])
     encoder = with_input_shape(encoder, input_shape)
     extractor = feature_extractor(encoder)

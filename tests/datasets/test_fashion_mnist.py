@@ -463,7 +463,7 @@ def test_make_subset_errors(tmp_path):
     ):
         fashion_mnist.make_subset(tmp_path / "src", tmp_path / "out", train_per_class=5)
     for bad in (0, -1, 2.0, True):
-        with pytest.raises(ValueError, match=r"`test_per_class` must be a positive integer"):
+        with pytest.raises(ValueError, match=r"`test_per_class` must be an integer >= 1"):
             fashion_mnist.make_subset(tmp_path / "src", tmp_path / "out", test_per_class=bad)
     with pytest.raises(ValueError, match=r"does not exist or is not a folder"):
         fashion_mnist.make_subset(tmp_path / "absent", tmp_path / "out")

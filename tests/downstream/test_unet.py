@@ -41,7 +41,7 @@ def test_odd_size_fails_with_a_clear_error():
     encoder = SmallResNet((28, 28, 1), widths=(4, 8, 16))
     with pytest.raises(ValueError, match=r"input size \(57, 57\).*Fix: pad or resize.*\(60, 60\)"):
         UNet(encoder, num_classes=2, input_shape=(57, 57, 1))
-    with pytest.raises(ValueError, match="`num_classes` must be a positive int"):
+    with pytest.raises(ValueError, match="`num_classes` must be an integer >= 1"):
         UNet(encoder, num_classes=0)
     with pytest.raises(ValueError, match="`decoder_widths` needs one width per encoder level"):
         UNet(encoder, num_classes=2, decoder_widths=(4,))
