@@ -1,6 +1,8 @@
-"""Masked (causal, top-to-bottom) 2-D convolution for autoregressive context networks."""
+"""Masked (causal, top-to-bottom) 2-D convolution for autoregressive context networks, and the
+residual context network of CPC built from it."""
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 
@@ -126,3 +128,55 @@ class MaskedConv2D(keras.layers.Layer):
             "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
             "bias_initializer": keras.initializers.serialize(self.bias_initializer),
         }
+
+
+def causal_context_layers(filters, blocks, kernel_size=3, input_dim=None, prefix="context"):
+    """The layers of :func:`causal_context`: an input projection, masked convolutions, mixers.
+
+    Args:
+        filters: channels of the context (kept by every block).
+        blocks: number of residual blocks.
+        kernel_size: odd kernel size of the masked convolutions (see :class:`MaskedConv2D`).
+        input_dim: channels of the input grid; when given and not ``filters``, a 1x1
+            convolution projects the input to ``filters`` channels first.
+        prefix: name prefix: layers ``{prefix}_projection``, ``{prefix}_masked_conv_{i}`` and
+            ``{prefix}_mix_{i}``.
+
+    Returns:
+        ``(projection, masked_convs, mixers)``: a ``Conv2D`` or ``None``, and two lists of
+        ``blocks`` layers.
+    """
+    projection = (
+        keras.layers.Conv2D(filters, 1, name=f"{prefix}_projection")
+        if input_dim is not None and input_dim != filters
+        else None
+    )
+    masked_convs = [
+        MaskedConv2D(filters, kernel_size, name=f"{prefix}_masked_conv_{i}") for i in range(blocks)
+    ]
+    mixers = [keras.layers.Conv2D(filters, 1, name=f"{prefix}_mix_{i}") for i in range(blocks)]
+    return projection, masked_convs, mixers
+
+
+def causal_context(inputs, masked_convs, mixers, projection=None):
+    """A residual stack of masked convolutions: CPC's PixelCNN-style context network ``g_ar``.
+
+    The input grid, projected by ``projection`` when given, goes through the blocks: block
+    ``i`` adds ``mixers[i](relu(masked_convs[i](relu(c))))`` to its input ``c`` (ReLU, masked
+    convolution, ReLU, 1x1 convolution). With every masked convolution seeing its own row
+    (``include_center_row=True``), row ``r`` of the output depends only on rows ``<= r`` of
+    ``inputs``; each block lets it see ``kernel_size // 2`` more rows above.
+
+    Args:
+        inputs: ``[batch, rows, cols, channels]`` feature grid.
+        masked_convs: the blocks' :class:`MaskedConv2D` layers (:func:`causal_context_layers`).
+        mixers: the blocks' 1x1 convolutions, one per masked convolution.
+        projection: a 1x1 convolution applied to ``inputs`` first, or ``None``.
+
+    Returns:
+        ``[batch, rows, cols, filters]``.
+    """
+    context = inputs if projection is None else projection(inputs)
+    for masked, mixer in zip(masked_convs, mixers):
+        context = context + mixer(tf.nn.relu(masked(tf.nn.relu(context))))
+    return context

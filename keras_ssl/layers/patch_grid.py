@@ -398,3 +398,28 @@ class PatchGridEncoder(keras.layers.Layer):
         config = dict(config)
         config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
         return cls(**config)
+
+
+def grid_mean_encoder(patch_encoder, image_shape, stride=None, grid_size=None):
+    """A whole-image encoder made of a patch encoder: the mean of its encodings over a grid.
+
+    Images ``[batch, H, W, C]`` go through a :class:`PatchGridEncoder` (every patch of the grid
+    encoded in one call: ``[batch, rows, cols, D]``) and a ``GlobalAveragePooling2D`` to
+    ``[batch, D]``. The result is a functional ``keras.Model`` on whole images sharing the patch
+    encoder's weights, so a method trained on patches (CPC) exports, probes and serves like any
+    other.
+
+    Args:
+        patch_encoder: a ``keras.Model`` from patches ``[n, ph, pw, C]`` to ``[n, D]``.
+        image_shape: ``(H, W, C)`` of the images.
+        stride: step between neighbouring patches (int or pair); ``None`` means no overlap.
+        grid_size: ``(rows, cols)`` of patches, or ``None`` for as many as fit.
+
+    Returns:
+        ``(grid_encoder, image_encoder)``: the :class:`PatchGridEncoder` and the model.
+    """
+    grid_encoder = PatchGridEncoder(patch_encoder, stride, grid_size, name="patch_grid_encoder")
+    images = keras.Input(image_shape, name="images")
+    pooled = keras.layers.GlobalAveragePooling2D(name="grid_mean")(grid_encoder(images))
+    image_encoder = keras.Model(images, pooled, name=f"{patch_encoder.name}_patch_grid")
+    return grid_encoder, image_encoder

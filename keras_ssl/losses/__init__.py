@@ -11,6 +11,8 @@ from keras_ssl.losses.classification import RebalancedCrossEntropy, rebalanced_c
 from keras_ssl.losses.contrastive import InfoNCE, NTXent, cpc_info_nce, info_nce, nt_xent
 from keras_ssl.losses.distillation import DINOLoss, dino_loss, teacher_probabilities
 from keras_ssl.losses.mutual_information import IICLoss, iic_joint, iic_loss
+from keras_ssl.losses.predictive_coding import cpc_terms
+from keras_ssl.losses.pretext_classification import classification_terms
 from keras_ssl.losses.reconstruction import (
     ReconstructionNLL,
     gaussian_kl,
@@ -44,7 +46,9 @@ __all__ = [
     "ReconstructionNLL",
     "bigan_discriminator_loss",
     "bigan_generator_loss",
+    "classification_terms",
     "cpc_info_nce",
+    "cpc_terms",
     "discriminator_loss",
     "gaussian_kl",
     "generator_adversarial_loss",

@@ -3,29 +3,14 @@
 import keras
 import tensorflow as tf
 
-from keras_ssl.layers.mlp_head import MLPHead
-from keras_ssl.methods.base import SSLMethod, check_encoder
-from keras_ssl.methods.patch_encoders import (
-    check_image_shape,
-    patch_and_image_encoders,
-)
-from keras_ssl.methods.rotation import check_hidden_dims, classification_terms
+from keras_ssl.methods.patch_encoders import image_shape_of, patch_and_image_encoders
+from keras_ssl.methods.pretext_classification import PretextClassificationMethod
 from keras_ssl.methods.step_random import global_batch_draws, new_seed, step_seed
 from keras_ssl.pretext import jigsaw as puzzles
 
 
-def standardize_patches(patches, epsilon=1e-3):
-    """Each patch to zero mean and unit standard deviation over its pixels and channels.
-
-    ``(x - mean) / sqrt(variance + epsilon)``; ``epsilon`` keeps flat patches near zero.
-    Works on ``[..., height, width, channels]``.
-    """
-    mean, variance = tf.nn.moments(patches, axes=[-3, -2, -1], keepdims=True)
-    return (patches - mean) * tf.math.rsqrt(variance + epsilon)
-
-
 @keras.saving.register_keras_serializable(package="keras_ssl")
-class Jigsaw(SSLMethod):
+class Jigsaw(PretextClassificationMethod):
     """Jigsaw puzzles (Noroozi & Favaro 2016, "Unsupervised Learning of Visual Representations by
     Solving Jigsaw Puzzles", https://arxiv.org/abs/1603.09246).
 
@@ -70,9 +55,9 @@ class Jigsaw(SSLMethod):
         probe_classes: classes of the online linear probe, or ``None``.
     """
 
-    default_preset = "crop_flip"
+    classifier_name = "permutation_classifier"
 
-    loss_terms = ("loss", "pretext_accuracy")
+    classifier_inputs = puzzles.GRID**2
 
     def __init__(
         self,
@@ -90,9 +75,7 @@ class Jigsaw(SSLMethod):
         probe_classes=None,
         **kwargs,
     ):
-        check_encoder(encoder)
-        shape = encoder.input_shape[1:] if image_shape is None else image_shape
-        shape = check_image_shape(shape, encoder) if image_shape is not None else tuple(shape)
+        shape = image_shape_of(encoder, image_shape)
         default_tile, default_cell = puzzles.default_tile_geometry(shape[:2])
         if tile_size is None:
             tile_size = default_tile if image_shape is None else encoder.input_shape[1:3]
@@ -107,9 +90,11 @@ class Jigsaw(SSLMethod):
         )
         super().__init__(
             image_encoder,
+            num_permutations,
             augmenter=augmenter,
-            probe_classes=probe_classes,
+            head_hidden_dims=head_hidden_dims,
             synchronized_bn=synchronized_bn,
+            probe_classes=probe_classes,
             **kwargs,
         )
         self.tile_encoder = tile_encoder
@@ -118,19 +103,9 @@ class Jigsaw(SSLMethod):
         self.tile_size = tile_size
         self.cell_size = cell_size
         self.normalize_tiles = normalize_tiles
-        self.head_hidden_dims = check_hidden_dims(head_hidden_dims, "head_hidden_dims")
         self.seed = seed
         self.permutations = permutations
         self.min_distance = min_distance
-        self.classifier = MLPHead(
-            hidden_dims=self.head_hidden_dims,
-            output_dim=num_permutations,
-            synchronized=self.batch_norm_synchronized,
-            name="permutation_classifier",
-        )
-
-    def build_heads(self, feature_shape):
-        self.classifier.build((None, puzzles.GRID**2 * self.feature_dim))
 
     def make_puzzles(self, view, seed):
         """Shuffled tiles ``[n, 9, th, tw, C]`` (standardised if set) and labels ``[n]``."""
@@ -142,23 +117,21 @@ class Jigsaw(SSLMethod):
         tiles = puzzles.cut_tiles(view, offsets, self.tile_size, self.cell_size)
         tiles = puzzles.shuffle_tiles(tiles, self.permutations, labels)
         if self.normalize_tiles:
-            tiles = standardize_patches(tiles)
+            tiles = puzzles.standardize_patches(tiles)
         return tiles, labels
 
     def classify(self, tiles, training):
         """Permutation logits ``[n, P]`` of shuffled tiles ``[n, 9, th, tw, C]``."""
         flat = tf.reshape(tiles, [-1, *tiles.shape[2:]])
         features = self.tile_encoder(flat, training=training)
-        features = tf.reshape(features, [-1, puzzles.GRID**2 * self.feature_dim])
+        features = tf.reshape(features, [-1, self.classifier_inputs * self.feature_dim])
         return self.classifier(features, training=training)
 
-    def compute_ssl_loss(self, views, training):
-        view = views[0]
+    def pretext_logits(self, view, training):
         tiles, labels = self.make_puzzles(view, step_seed(self, new_seed(self.seed), training))
-        loss, accuracy = classification_terms(self.classify(tiles, training), labels)
+        logits = self.classify(tiles, training)
         # The probe reads the exported network on whole images (inference-mode BatchNorm).
-        features = self.encoder(view, training=False)
-        return {"loss": loss, "pretext_accuracy": accuracy}, features
+        return logits, labels, self.encoder(view, training=False)
 
     def get_config(self):
         return {
@@ -170,6 +143,5 @@ class Jigsaw(SSLMethod):
             "tile_size": self.tile_size,
             "cell_size": self.cell_size,
             "normalize_tiles": self.normalize_tiles,
-            "head_hidden_dims": self.head_hidden_dims,
             "seed": self.seed,
         }

@@ -3,19 +3,14 @@
 import keras
 import tensorflow as tf
 
-from keras_ssl.layers.mlp_head import MLPHead
-from keras_ssl.methods.base import SSLMethod, check_encoder
-from keras_ssl.methods.patch_encoders import (
-    check_image_shape,
-    patch_and_image_encoders,
-)
-from keras_ssl.methods.rotation import check_hidden_dims, classification_terms
+from keras_ssl.methods.patch_encoders import image_shape_of, patch_and_image_encoders
+from keras_ssl.methods.pretext_classification import PretextClassificationMethod
 from keras_ssl.methods.step_random import global_batch_draws, new_seed, step_seed
 from keras_ssl.pretext import patch_pairs
 
 
 @keras.saving.register_keras_serializable(package="keras_ssl")
-class RelativePatchLocation(SSLMethod):
+class RelativePatchLocation(PretextClassificationMethod):
     """Context prediction (Doersch et al. 2015, "Unsupervised Visual Representation Learning by
     Context Prediction", https://arxiv.org/abs/1505.05192).
 
@@ -60,9 +55,9 @@ class RelativePatchLocation(SSLMethod):
         probe_classes: classes of the online linear probe, or ``None``.
     """
 
-    default_preset = "crop_flip"
+    classifier_name = "location_classifier"
 
-    loss_terms = ("loss", "pretext_accuracy")
+    classifier_inputs = 2  # (centre, neighbour)
 
     def __init__(
         self,
@@ -79,9 +74,7 @@ class RelativePatchLocation(SSLMethod):
         probe_classes=None,
         **kwargs,
     ):
-        check_encoder(encoder)
-        shape = encoder.input_shape[1:] if image_shape is None else image_shape
-        shape = check_image_shape(shape, encoder) if image_shape is not None else tuple(shape)
+        shape = image_shape_of(encoder, image_shape)
         default_patch, default_gap, default_jitter = patch_pairs.default_patch_geometry(shape[:2])
         if patch_size is None:
             patch_size = default_patch if image_shape is None else encoder.input_shape[1:3]
@@ -96,27 +89,19 @@ class RelativePatchLocation(SSLMethod):
         )
         super().__init__(
             image_encoder,
+            len(patch_pairs.NEIGHBOURS),
             augmenter=augmenter,
-            probe_classes=probe_classes,
+            head_hidden_dims=head_hidden_dims,
             synchronized_bn=synchronized_bn,
+            probe_classes=probe_classes,
             **kwargs,
         )
         self.patch_encoder = patch_encoder
         self.patch_size = patch_size
         self.gap = gap
         self.jitter = jitter
-        self.head_hidden_dims = check_hidden_dims(head_hidden_dims, "head_hidden_dims")
         self.color_drop = _check_color_drop(color_drop, self.image_shape[-1])
         self.seed = seed
-        self.classifier = MLPHead(
-            hidden_dims=self.head_hidden_dims,
-            output_dim=len(patch_pairs.NEIGHBOURS),
-            synchronized=self.batch_norm_synchronized,
-            name="location_classifier",
-        )
-
-    def build_heads(self, feature_shape):
-        self.classifier.build((None, 2 * self.feature_dim))
 
     def make_pairs(self, view, seed):
         """``(centre, neighbour, labels)``: patches ``[n, ph, pw, C]`` twice, labels ``[n]``."""
@@ -144,15 +129,12 @@ class RelativePatchLocation(SSLMethod):
         first, second = tf.split(features, 2, axis=0)
         return self.classifier(tf.concat([first, second], axis=1), training=training)
 
-    def compute_ssl_loss(self, views, training):
-        view = views[0]
-        centre, neighbour, labels = self.make_pairs(
-            view, step_seed(self, new_seed(self.seed), training)
-        )
-        loss, accuracy = classification_terms(self.classify(centre, neighbour, training), labels)
+    def pretext_logits(self, view, training):
+        seed = step_seed(self, new_seed(self.seed), training)
+        centre, neighbour, labels = self.make_pairs(view, seed)
+        logits = self.classify(centre, neighbour, training)
         # The probe reads the exported network on whole images (inference-mode BatchNorm).
-        features = self.encoder(view, training=False)
-        return {"loss": loss, "pretext_accuracy": accuracy}, features
+        return logits, labels, self.encoder(view, training=False)
 
     def get_config(self):
         return {
@@ -162,7 +144,6 @@ class RelativePatchLocation(SSLMethod):
             "patch_size": self.patch_size,
             "gap": self.gap,
             "jitter": self.jitter,
-            "head_hidden_dims": self.head_hidden_dims,
             "color_drop": self.color_drop,
             "seed": self.seed,
         }

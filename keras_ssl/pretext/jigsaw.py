@@ -273,6 +273,17 @@ def assemble_tiles(tiles):
     return tf.reshape(grid, [batch, GRID * tile_h, GRID * tile_w, channels])
 
 
+def standardize_patches(patches, epsilon=1e-3):
+    """Each patch to zero mean and unit standard deviation over its pixels and channels.
+
+    ``(x - mean) / sqrt(variance + epsilon)``; ``epsilon`` keeps flat patches near zero (the
+    paper normalises every tile's mean and standard deviation, so that low-level statistics
+    do not give neighbouring tiles away). Works on ``[..., height, width, channels]``.
+    """
+    mean, variance = tf.nn.moments(patches, axes=[-3, -2, -1], keepdims=True)
+    return (patches - mean) * tf.math.rsqrt(variance + epsilon)
+
+
 def make_jigsaw(images, seed, permutations, tile_size, cell_size):
     """Random jigsaw puzzles of a batch: shuffled tiles and the permutation index of each.
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_ssl.layers.masked_conv import MaskedConv2D
+from keras_ssl.layers.masked_conv import MaskedConv2D, causal_context, causal_context_layers
 
 
 def numpy_masked_conv(x, full_kernel, bias, include_center_row):
@@ -109,3 +109,34 @@ def test_bad_arguments_raise(kwargs, match):
 def test_bad_input_rank_raises():
     with pytest.raises(ValueError, match="rank 4"):
         MaskedConv2D(2)(np.zeros((3, 4, 2), np.float32))
+
+
+def test_causal_context_is_the_residual_stack_of_masked_convolutions():
+    keras.utils.set_random_seed(2)
+    projection, masked, mixers = causal_context_layers(4, 2, 3, input_dim=3, prefix="ctx")
+    assert projection.name == "ctx_projection"
+    assert [layer.name for layer in masked] == ["ctx_masked_conv_0", "ctx_masked_conv_1"]
+    assert [layer.name for layer in mixers] == ["ctx_mix_0", "ctx_mix_1"]
+    x = np.random.default_rng(5).normal(size=(2, 5, 4, 3)).astype(np.float32)
+    context = np.asarray(causal_context(x, masked, mixers, projection))
+    expected = projection(x)
+    for conv, mixer in zip(masked, mixers):  # c + mix(relu(masked(relu(c)))) per block
+        expected = expected + mixer(tf.nn.relu(conv(tf.nn.relu(expected))))
+    np.testing.assert_allclose(context, expected, rtol=1e-6, atol=1e-6)
+    assert context.shape == (2, 5, 4, 4)
+    # Input channels already equal to the context's (or not given): no projection.
+    assert causal_context_layers(4, 1, input_dim=4)[0] is None
+    assert causal_context_layers(4, 1)[0] is None
+
+
+def test_causal_context_rows_ignore_the_rows_below():
+    keras.utils.set_random_seed(3)
+    _, masked, mixers = causal_context_layers(3, 3, 3)
+    x = np.random.default_rng(6).normal(size=(2, 6, 4, 3)).astype(np.float32)
+    base = np.asarray(causal_context(x, masked, mixers))
+    for r in range(5):
+        changed = x.copy()
+        changed[:, r + 1 :] += 1.0
+        new = np.asarray(causal_context(changed, masked, mixers))
+        np.testing.assert_array_equal(new[:, : r + 1], base[:, : r + 1])
+        assert not np.allclose(new[:, r + 1 :], base[:, r + 1 :])

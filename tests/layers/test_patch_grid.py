@@ -4,7 +4,12 @@ import pytest
 import tensorflow as tf
 
 from keras_ssl import backbones
-from keras_ssl.layers.patch_grid import PatchGrid, PatchGridEncoder, grid_geometry
+from keras_ssl.layers.patch_grid import (
+    PatchGrid,
+    PatchGridEncoder,
+    grid_geometry,
+    grid_mean_encoder,
+)
 
 
 def numpy_patches(images, patch, stride, origin, grid):
@@ -144,3 +149,19 @@ def test_patch_grid_encoder_errors():
     layer = PatchGridEncoder(make_patch_encoder())
     with pytest.raises(ValueError, match="3 channels but its encoder takes patches with 1"):
         layer(np.zeros((1, 8, 8, 3), np.float32))
+
+
+def test_grid_mean_encoder_maps_images_to_the_mean_patch_encoding():
+    keras.utils.set_random_seed(1)
+    patch_encoder = make_patch_encoder()
+    grid_encoder, image_encoder = grid_mean_encoder(patch_encoder, (10, 10, 1), stride=2)
+    assert isinstance(grid_encoder, PatchGridEncoder) and grid_encoder.encoder is patch_encoder
+    assert image_encoder.input_shape == (None, 10, 10, 1)
+    assert image_encoder.output_shape == (None, 8)
+    assert {id(v) for v in image_encoder.weights} == {id(v) for v in patch_encoder.weights}
+    images = np.random.default_rng(5).random((3, 10, 10, 1)).astype(np.float32)
+    patches = numpy_patches(images, (4, 4), (2, 2), (0, 0), (4, 4)).reshape(-1, 4, 4, 1)
+    expected = np.asarray(patch_encoder(patches, training=False)).reshape(3, 16, 8).mean(axis=1)
+    np.testing.assert_allclose(image_encoder(images), expected, rtol=1e-5, atol=1e-6)
+    _, centred = grid_mean_encoder(patch_encoder, (10, 10, 1), stride=3, grid_size=2)
+    assert centred.output_shape == (None, 8)

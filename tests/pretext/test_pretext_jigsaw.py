@@ -144,3 +144,17 @@ def test_grid_larger_than_the_image_or_tile_larger_than_cell_raise():
         jigsaw.jigsaw_geometry((28, 28), (7, 8), (7, 7))
     with pytest.raises(ValueError, match=r"images \[batch, height, width, channels\].*received"):
         jigsaw.cut_tiles(np.zeros((28, 28, 1)), np.zeros((1, 9, 2), np.int32), (7, 7), (9, 9))
+
+
+def test_standardize_patches_gives_each_tile_zero_mean_and_unit_variance():
+    rng = np.random.default_rng(7)
+    tiles = rng.normal(3.0, 2.0, size=(2, 9, 4, 4, 3)).astype(np.float32)
+    tiles[0, 0] = 0.5  # a flat tile stays near zero
+    standardized = np.asarray(jigsaw.standardize_patches(tf.constant(tiles)))
+    mean = tiles.mean(axis=(2, 3, 4), keepdims=True)
+    variance = tiles.var(axis=(2, 3, 4), keepdims=True)
+    np.testing.assert_allclose(
+        standardized, (tiles - mean) / np.sqrt(variance + 1e-3), rtol=1e-4, atol=1e-5
+    )
+    np.testing.assert_allclose(standardized[0, 0], 0.0, atol=1e-6)
+    np.testing.assert_allclose(standardized[1].std(axis=(1, 2, 3)), 1.0, rtol=1e-3)
