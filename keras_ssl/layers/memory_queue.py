@@ -9,6 +9,7 @@ restored on resume.
 import keras
 import tensorflow as tf
 
+from keras_ssl import distribute
 from keras_ssl.validation import check_int
 
 
@@ -19,6 +20,43 @@ def random_unit_rows(shape, dtype=None):
     """
     normal = keras.initializers.RandomNormal(stddev=1.0)(shape, dtype="float32")
     return tf.cast(tf.math.l2_normalize(normal, axis=-1), dtype or "float32")
+
+
+def check_queue_batch(queue_size, batch, method, keys_per_image=1, views="", argument="queue_size"):
+    """Raises a ``ValueError`` unless a method's queue is filled by whole training steps.
+
+    :meth:`MemoryQueue.enqueue` writes the keys of one step at once: the per-replica ``batch``
+    must be static and ``queue_size`` a multiple of the keys enqueued per step,
+    ``batch * replicas * keys_per_image``. Call it when the step is traced, so the error names
+    the method's own argument and batch.
+
+    Args:
+        queue_size: the size of the method's queue (its argument ``argument``).
+        batch: static per-replica batch size (``None`` when unknown at trace time).
+        method: the method's name, for the messages.
+        keys_per_image: keys enqueued for each image of the global batch.
+        views: what the message says after the global batch when ``keys_per_image > 1``
+            (e.g. ``" x 2 views (symmetric=True)"``).
+        argument: the name of the method's argument that sets the queue size.
+    """
+    if batch is None:
+        raise ValueError(
+            f"{method} needs batches of a fixed size (the queue is filled one global batch at a "
+            "time); received views whose batch size is unknown when the step is traced. Fix: "
+            "pass a tf.data.Dataset batched with drop_remainder=True "
+            "(keras_ssl.datasets.make_ssl_dataset does) instead of NumPy arrays."
+        )
+    replicas = distribute.num_replicas()
+    per_step = batch * replicas * keys_per_image
+    if queue_size % per_step:
+        lower = max(per_step, queue_size - queue_size % per_step)
+        raise ValueError(
+            f"{method}'s {argument} must be a multiple of the keys enqueued per step; received "
+            f"{argument}={queue_size} with a global batch of {batch * replicas} "
+            f"({batch} per replica x {replicas} replicas){views} = {per_step} keys per step. "
+            f"Fix: use {argument}={lower} or {lower + per_step}, or a global batch size "
+            f"that divides {queue_size}."
+        )
 
 
 @keras.saving.register_keras_serializable(package="keras_ssl")

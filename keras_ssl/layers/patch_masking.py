@@ -155,6 +155,32 @@ def restore_tokens(visible, mask_token, ids_restore):
     return take_tokens(tf.concat([visible, fill], axis=1), ids_restore)
 
 
+def paste_masked_patches(patches, predicted_patches, mask, patch_size, image_shape):
+    """Images of a masked reconstruction: the visible patches with the predicted masked ones
+    pasted in, for display.
+
+    Args:
+        patches: ``[batch, L, p * p * C]`` the original patches (:func:`patchify`).
+        predicted_patches: ``[batch, L, p * p * C]`` predicted pixels of every patch.
+        mask: ``[batch, L]``, 1 for masked patches (:func:`random_masking`).
+        patch_size: patch side ``p``.
+        image_shape: ``(H, W, C)`` of the images.
+
+    Returns:
+        ``(pixel_masks, predictions, pasted)``: ``[batch, H, W, 1]`` with 1 at visible pixels,
+        the predicted image ``[batch, H, W, C]`` and the visible pixels with the predicted
+        masked patches pasted in ``[batch, H, W, C]``.
+    """
+    masked = tf.cast(mask, predicted_patches.dtype)[..., None]
+    pasted = patches * (1.0 - masked) + predicted_patches * masked
+    visible = tf.tile(1.0 - masked, [1, 1, patch_size**2])
+    return (
+        unpatchify(visible, patch_size, (*image_shape[:2], 1)),
+        unpatchify(predicted_patches, patch_size, image_shape),
+        unpatchify(pasted, patch_size, image_shape),
+    )
+
+
 def sincos_position_embedding(dim, grid_size, class_token=True):
     """Fixed 2-D sine-cosine position embeddings (MAE's decoder; Vaswani et al.'s 1-D code per
     axis).

@@ -8,7 +8,14 @@ from keras_ssl.losses.adversarial import (
     generator_adversarial_loss,
 )
 from keras_ssl.losses.classification import RebalancedCrossEntropy, rebalanced_cross_entropy
-from keras_ssl.losses.contrastive import InfoNCE, NTXent, cpc_info_nce, info_nce, nt_xent
+from keras_ssl.losses.contrastive import (
+    InfoNCE,
+    NTXent,
+    cpc_info_nce,
+    info_nce,
+    moco_v3_contrastive,
+    nt_xent,
+)
 from keras_ssl.losses.distillation import DINOLoss, dino_loss, teacher_probabilities
 from keras_ssl.losses.mutual_information import IICLoss, iic_joint, iic_loss
 from keras_ssl.losses.predictive_coding import cpc_terms
@@ -76,5 +83,6 @@ __all__ = [
     "InfoNCE",
     "NTXent",
     "info_nce",
+    "moco_v3_contrastive",
     "nt_xent",
 ]

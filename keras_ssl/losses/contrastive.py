@@ -1,4 +1,4 @@
-"""Contrastive losses: NT-Xent (SimCLR) and InfoNCE (CPC, MoCo).
+"""Contrastive losses: NT-Xent (SimCLR) and InfoNCE (CPC, MoCo, MoCo v3).
 
 Pure functions return one loss per example so that callers choose the reduction; under a
 ``tf.distribute`` strategy the caller passes the embeddings gathered from every replica
@@ -18,6 +18,11 @@ def _check_temperature(temperature):
             f"`temperature` must be a positive number; received {temperature!r}. "
             "Fix: use a value such as 0.1-0.5 for SimCLR or 0.07-0.2 for MoCo."
         )
+
+
+def _shape_of(value):
+    """``None``, or the shape of a tensor or array, for error messages."""
+    return None if value is None else tuple(tf.convert_to_tensor(value).shape)
 
 
 def _check_pair(a, b, names):
@@ -82,18 +87,33 @@ def nt_xent(z_a, z_b, temperature=0.5, all_z_a=None, all_z_b=None, offset=0):
     return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=partner_index, logits=logits)
 
 
-def info_nce(query, positive, negatives=None, temperature=0.07, normalize=True):
+def info_nce(
+    query,
+    positive,
+    negatives=None,
+    temperature=0.07,
+    normalize=True,
+    all_positives=None,
+    offset=0,
+):
     """InfoNCE: ``-log(exp(q.k+/t) / (exp(q.k+/t) + sum_k- exp(q.k-/t)))``.
 
     Args:
         query: ``[n, d]`` queries (predictions, or the query encoder's embeddings).
-        positive: ``[n, d]`` the positive key of each query, row for row.
+        positive: ``[n, d]`` the positive key of each query, row for row (``None`` when
+            ``all_positives`` is given).
         negatives: ``[m, d]`` keys shared as negatives by every query (a MoCo queue, a memory
             bank, passed in: the loss never mutates it), ``[n, m, d]`` negatives per query, or
             ``None`` for in-batch negatives (the other rows of ``positive``).
         temperature: softmax temperature ``t`` (MoCo v1: 0.07, v2: 0.2).
         normalize: L2-normalise queries and keys first (cosine similarity), as MoCo does. CPC
             uses raw dot products (``normalize=False``).
+        all_positives: instead of ``positive``, with in-batch negatives under a
+            ``tf.distribute`` strategy: ``[N, d]`` the positives of the global batch (gathered
+            over replicas, in replica order); every row is a key and row ``offset + i`` is
+            query ``i``'s positive.
+        offset: row of this replica's first query in the global batch (``replica_id * n``),
+            with ``all_positives``.
 
     Returns:
         ``[n]`` float32 losses.
@@ -104,15 +124,24 @@ def info_nce(query, positive, negatives=None, temperature=0.07, normalize=True):
         Visual Representation Learning", https://arxiv.org/abs/1911.05722
     """
     _check_temperature(temperature)
+    in_batch, gathered = negatives is None, all_positives is not None
+    if (positive is None) != gathered or (gathered and not in_batch):
+        raise ValueError(
+            "info_nce takes each query's `positive` (with or without `negatives`) or, with "
+            "in-batch negatives only, `all_positives`; received positive="
+            f"{_shape_of(positive)}, negatives={_shape_of(negatives)}, all_positives="
+            f"{_shape_of(all_positives)}. Fix: pass positive=[n, d], or positive=None and "
+            "all_positives=[N, d] with the offset of this replica's rows."
+        )
     query = tf.cast(tf.convert_to_tensor(query), tf.float32)
-    positive = tf.cast(tf.convert_to_tensor(positive), tf.float32)
-    _check_pair(query, positive, ("query", "positive"))
+    keys = tf.cast(tf.convert_to_tensor(all_positives if gathered else positive), tf.float32)
+    _check_pair(query, keys, ("query", "all_positives" if gathered else "positive"))
     if normalize:
         query = tf.math.l2_normalize(query, axis=1)
-        positive = tf.math.l2_normalize(positive, axis=1)
-    if negatives is None:
-        logits = tf.matmul(query, positive, transpose_b=True) / temperature
-        labels = tf.range(tf.shape(query)[0])
+        keys = tf.math.l2_normalize(keys, axis=1)
+    if in_batch:
+        logits = tf.matmul(query, keys, transpose_b=True) / temperature
+        labels = tf.range(tf.shape(query)[0]) + tf.cast(offset, tf.int32)
         return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
     negatives = tf.cast(tf.convert_to_tensor(negatives), tf.float32)
     if negatives.shape.rank not in (2, 3):
@@ -122,7 +151,7 @@ def info_nce(query, positive, negatives=None, temperature=0.07, normalize=True):
         )
     if normalize:
         negatives = tf.math.l2_normalize(negatives, axis=-1)
-    positive_logit = tf.reduce_sum(query * positive, axis=1, keepdims=True)
+    positive_logit = tf.reduce_sum(query * keys, axis=1, keepdims=True)
     if negatives.shape.rank == 2:
         negative_logits = tf.matmul(query, negatives, transpose_b=True)
     else:
@@ -130,6 +159,33 @@ def info_nce(query, positive, negatives=None, temperature=0.07, normalize=True):
     logits = tf.concat([positive_logit, negative_logits], axis=1) / temperature
     labels = tf.zeros(tf.shape(query)[:1], dtype=tf.int32)
     return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+
+
+def moco_v3_contrastive(queries, all_keys, temperature, offset=0):
+    """MoCo v3's ``ctr(q, k)``: InfoNCE of each query against every key of the batch, times 2t.
+
+    With L2-normalised queries ``q_i`` and keys ``k_j``, the loss of query ``i`` is
+    ``2 t * -log(exp(q_i . k_pos / t) / sum_j exp(q_i . k_j / t))`` where ``pos = offset + i``
+    is the index of its own key in the (global) key batch; every other key is a negative
+    (the paper's Algorithm 1: ``CrossEntropyLoss(q @ k.T / t, arange(N)) * 2 t``). This is
+    ``2 t`` times :func:`info_nce` with in-batch negatives ``all_positives=all_keys``.
+
+    Args:
+        queries: ``[n, d]`` predictions of this replica's ``n`` images.
+        all_keys: ``[N, d]`` momentum-encoder keys of the global batch (gathered over
+            replicas, in replica order); row ``offset + i`` is the key of query ``i``.
+        temperature: softmax temperature ``t`` (paper: 0.2 for ViT, 1.0 for ResNet).
+        offset: row of this replica's first image in the global batch.
+
+    Returns:
+        ``[n]`` float32 losses; their mean over the global batch is ``ctr(q, k)``.
+
+    References:
+        Chen, Xie & He 2021, "An Empirical Study of Training Self-Supervised Vision
+        Transformers", https://arxiv.org/abs/2104.02057
+    """
+    losses = info_nce(queries, None, temperature=temperature, all_positives=all_keys, offset=offset)
+    return 2.0 * temperature * losses
 
 
 @keras.saving.register_keras_serializable(package="keras_ssl")

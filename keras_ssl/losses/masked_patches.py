@@ -6,18 +6,15 @@ import tensorflow as tf
 from keras_ssl.validation import check_positive_number
 
 
-def normalize_patches(patches, epsilon=1e-6):
-    """Each patch's pixels minus their mean, over ``sqrt(var + epsilon)``.
-
-    The variance is the unbiased one (divides by ``P - 1`` for ``P`` values per patch), as in
-    MAE's released training code (PyTorch's ``Tensor.var``).
+def patch_moments(patches):
+    """Each patch's pixel mean and unbiased variance (divided by ``P - 1`` for ``P`` values per
+    patch), as in MAE's released training code (PyTorch's ``Tensor.var``).
 
     Args:
         patches: ``[batch, L, P]`` patch pixels (``P >= 2``).
-        epsilon: added to the variance (MAE: 1e-6).
 
     Returns:
-        float32 ``[batch, L, P]``.
+        ``(mean, variance)``, float32 ``[batch, L, 1]`` each.
     """
     patches = tf.cast(patches, tf.float32)
     size = patches.shape[-1]
@@ -29,7 +26,38 @@ def normalize_patches(patches, epsilon=1e-6):
         )
     mean = tf.reduce_mean(patches, axis=-1, keepdims=True)
     variance = tf.reduce_sum(tf.square(patches - mean), axis=-1, keepdims=True) / (size - 1)
+    return mean, variance
+
+
+def normalize_patches(patches, epsilon=1e-6):
+    """Each patch's pixels minus their mean, over ``sqrt(var + epsilon)`` (:func:`patch_moments`).
+
+    Args:
+        patches: ``[batch, L, P]`` patch pixels (``P >= 2``).
+        epsilon: added to the variance (MAE: 1e-6).
+
+    Returns:
+        float32 ``[batch, L, P]``.
+    """
+    patches = tf.cast(patches, tf.float32)
+    mean, variance = patch_moments(patches)
     return (patches - mean) / tf.sqrt(variance + epsilon)
+
+
+def denormalize_patches(normalized, patches, epsilon=1e-6):
+    """The inverse of :func:`normalize_patches` with the moments of ``patches``:
+    ``normalized * sqrt(var + epsilon) + mean`` (how MAE shows normalised predictions).
+
+    Args:
+        normalized: ``[batch, L, P]`` normalised pixels (e.g. a decoder's predictions).
+        patches: ``[batch, L, P]`` the patches whose mean and variance are restored.
+        epsilon: added to the variance (MAE: 1e-6).
+
+    Returns:
+        float32 ``[batch, L, P]``.
+    """
+    mean, variance = patch_moments(patches)
+    return tf.cast(normalized, tf.float32) * tf.sqrt(variance + epsilon) + mean
 
 
 def masked_patch_loss(target_patches, predicted_patches, mask, norm_pix=True, epsilon=1e-6):
@@ -66,6 +94,24 @@ def masked_patch_loss(target_patches, predicted_patches, mask, norm_pix=True, ep
     )
 
 
+def check_norm_pix(value, name, patch_shape=None):
+    """Returns ``value`` if it is ``True`` or ``False`` (normalised or raw pixel targets) and,
+    when ``True`` and ``patch_shape`` ``(p, p, C)`` is given, the patches have 2 values or more
+    to normalise."""
+    if not isinstance(value, bool):
+        raise ValueError(
+            f"`{name}` must be True or False; received {value!r}. Fix: keep True (MAE's "
+            "normalised pixel targets, norm_pix_loss) or pass False for raw pixels."
+        )
+    if value and patch_shape is not None and patch_shape[0] * patch_shape[1] * patch_shape[2] < 2:
+        raise ValueError(
+            f"`{name}=True` normalises each patch's pixels, which needs at least 2 values per "
+            f"patch; received {patch_shape[0]}x{patch_shape[1]} patches of {patch_shape[2]} "
+            f"channel. Fix: use a larger patch_size in the ViT or {name}=False."
+        )
+    return value
+
+
 @keras.saving.register_keras_serializable(package="keras_ssl")
 class MaskedPatchLoss(keras.losses.Loss):
     """:func:`masked_patch_loss` as a Keras loss: ``loss(target_patches, predicted_patches,
@@ -74,12 +120,7 @@ class MaskedPatchLoss(keras.losses.Loss):
 
     def __init__(self, norm_pix=True, epsilon=1e-6, name="masked_patch_loss", **kwargs):
         super().__init__(name=name, **kwargs)
-        if not isinstance(norm_pix, bool):
-            raise ValueError(
-                f"`norm_pix` must be True or False; received {norm_pix!r}. Fix: keep True "
-                "(MAE's norm_pix_loss) or pass False for raw pixels."
-            )
-        self.norm_pix = norm_pix
+        self.norm_pix = check_norm_pix(norm_pix, "norm_pix")
         self.epsilon = check_positive_number(epsilon, "epsilon", fix="pass e.g. 1e-6 (MAE).")
 
     def call(self, y_true, y_pred):

@@ -1,5 +1,6 @@
 """Cross-entropy and accuracy of pretext labels: the loss of the methods that classify a label
-they make themselves (rotation, jigsaw permutation, relative patch location, CPC's targets)."""
+they make themselves (rotation, jigsaw permutation, relative patch location, CPC's targets,
+split-brain's per-pixel channel bins)."""
 
 import tensorflow as tf
 
@@ -8,12 +9,13 @@ def classification_terms(logits, labels):
     """Mean sparse softmax cross-entropy ``-log softmax(logits)[label]`` and accuracy.
 
     Args:
-        logits: ``[m, classes]`` scores (any float dtype; computed in float32).
-        labels: int32 ``[m]`` pretext labels.
+        logits: ``[..., classes]`` scores (any float dtype; computed in float32), e.g.
+            ``[m, classes]`` per example or ``[b, H, W, classes]`` per pixel.
+        labels: int32 ``[...]`` labels, the shape of ``logits`` without its last axis.
 
     Returns:
-        ``(loss, accuracy)``: float32 scalars, the mean cross-entropy over the ``m`` examples and
-        the fraction whose label gets the highest score.
+        ``(loss, accuracy)``: float32 scalars, the mean cross-entropy over all the examples
+        (or pixels) and the fraction whose label gets the highest score.
 
     References:
         Gidaris et al. 2018, "Unsupervised Representation Learning by Predicting Image

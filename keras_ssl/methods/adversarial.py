@@ -1,7 +1,9 @@
 """AdversarialMethod: the two-optimizer plumbing of methods that train a discriminator."""
 
 import keras
+import tensorflow as tf
 
+from keras_ssl import distribute
 from keras_ssl.methods.base import SSLMethod
 
 
@@ -13,8 +15,20 @@ class AdversarialMethod(SSLMethod):
     and a ``discriminator_optimizer``; each is built on the variables it updates
     (:meth:`player_variables`), so its slots and what a ``.keras`` file or checkpoint holds for
     it match the variables its ``apply`` gets. Subclasses set ``self.discriminator`` in
-    ``__init__`` and write their ``train_step`` with :func:`apply_gradients`.
+    ``__init__``, return ``"discriminator_loss"`` among the terms of ``compute_ssl_loss`` and
+    name the players' loss in :attr:`player_loss`.
+
+    ``train_step`` takes one step of each optimizer. By default (:meth:`train_terms`) it is a
+    simultaneous update, as in BiGAN: one forward pass, then the discriminator's step on
+    ``"discriminator_loss"`` and the players' step on :attr:`player_loss`, both gradients taken
+    at the weights of the forward pass. Methods that alternate (the context encoder: the
+    players against the updated discriminator) override :meth:`train_terms`. Each loss is this
+    replica's share scaled by ``1 / num_replicas``, so the gradients summed over replicas are
+    those of one device on the global batch.
     """
+
+    #: The term of ``compute_ssl_loss`` that the players minimise (with the probe's loss).
+    player_loss = "loss"
 
     def __init__(self, encoder, **kwargs):
         super().__init__(encoder, **kwargs)
@@ -82,6 +96,51 @@ class AdversarialMethod(SSLMethod):
             optimizer = self.discriminator_optimizer
             if optimizer is not None and not optimizer.built:
                 optimizer.build(discriminator)
+
+    def train_step(self, data):
+        views, labels = self.unpack_batch(data)
+        players, _ = self.player_variables()
+        # Persistent: update_discriminator takes the discriminator's gradient from it too.
+        with tf.GradientTape(persistent=True) as tape:
+            terms, features = self.train_terms(views, tape)
+            total = terms[self.player_loss]
+            if self.probe is not None and labels is not None:
+                total = total + self._probe_update(features, labels)
+            # Gradients are summed over replicas: scale so the sum is the global gradient.
+            scaled = self.optimizer.scale_loss(total / distribute.num_replicas())
+        gradients = tape.gradient(scaled, players)
+        del tape
+        apply_gradients(self.optimizer, gradients, players)
+        self.after_optimizer_step()
+        self._update_loss_trackers(terms)
+        return self._step_logs()
+
+    def train_terms(self, views, tape):
+        """Returns a training step's ``(terms, features)`` (as ``compute_ssl_loss``), computed
+        under ``tape``, and takes the discriminator's step (:meth:`update_discriminator`) where
+        the method's schedule puts it.
+
+        The default is the simultaneous update: ``compute_ssl_loss`` in training mode, then
+        :meth:`update_discriminator` on its ``"discriminator_loss"``.
+        """
+        terms, features = self.compute_ssl_loss(views, training=True)
+        self.update_discriminator(tape, terms["discriminator_loss"])
+        return terms, features
+
+    def update_discriminator(self, tape, loss):
+        """Takes one step of ``discriminator_optimizer`` on ``loss`` and returns ``loss``.
+
+        Args:
+            tape: the step's persistent tape, which recorded ``loss`` (it stops recording
+                during the update).
+            loss: this replica's share of the discriminator's loss (a scalar).
+        """
+        scaled = self.discriminator_optimizer.scale_loss(loss / distribute.num_replicas())
+        variables = self.discriminator.trainable_variables
+        with tape.stop_recording():
+            gradients = tape.gradient(scaled, variables)
+            apply_gradients(self.discriminator_optimizer, gradients, variables)
+        return loss
 
     def player_variables(self):
         """``(trainable variables of everything but the discriminator, the discriminator's)``."""

@@ -3,12 +3,11 @@
 import keras
 import tensorflow as tf
 
-from keras_ssl import distribute
 from keras_ssl.backbones.decoder import ConvDecoder
 from keras_ssl.images import check_image_batch, to_float_images
-from keras_ssl.layers.discriminators import JointDiscriminator
+from keras_ssl.layers.discriminators import JointDiscriminator, check_widths
 from keras_ssl.losses.adversarial import bigan_discriminator_loss, bigan_generator_loss
-from keras_ssl.methods.adversarial import AdversarialMethod, apply_gradients
+from keras_ssl.methods.adversarial import AdversarialMethod
 from keras_ssl.methods.base import check_single_view
 from keras_ssl.methods.step_random import (
     NOISE_DISTRIBUTIONS,
@@ -19,13 +18,7 @@ from keras_ssl.methods.step_random import (
 )
 from keras_ssl.validation import check_int
 
-# ------------------------------------------------------------------------------ losses
 
-
-# ----------------------------------------------------------------------- discriminator
-
-
-# ------------------------------------------------------------------------------ method
 @keras.saving.register_keras_serializable(package="keras_ssl")
 class BiGAN(AdversarialMethod):
     """BiGAN (Donahue et al. 2016, "Adversarial Feature Learning",
@@ -38,12 +31,12 @@ class BiGAN(AdversarialMethod):
     non-saturating loss with inverted labels. At the optimum ``E`` and ``G`` invert each other,
     so ``E(x)`` is the representation (:attr:`export_encoder`, the online probe's input).
 
-    Training step (one ``train_step``): one forward pass of all three networks, then the
-    discriminator's gradient goes to ``discriminator_optimizer`` and the encoder's, generator's
-    (and online probe's) gradient to ``optimizer`` -- a simultaneous update, as in the paper's
-    code. See :meth:`compile`. Distribution: both losses are per-example means scaled by
-    ``1 / num_replicas``; ``z`` is drawn for the global batch from a stateless seed (``seed``
-    folded with the optimizer step) and sliced per replica, so 2 replicas equal 1.
+    Training step: one forward pass of all three networks, then the discriminator's gradient
+    goes to ``discriminator_optimizer`` and the encoder's, generator's (and online probe's)
+    gradient to ``optimizer`` -- a simultaneous update, as in the paper's code (see
+    :class:`AdversarialMethod`). Distribution: both losses are per-example means; ``z`` is drawn
+    for the global batch from a stateless seed (``seed`` folded with the optimizer step) and
+    sliced per replica, so 2 replicas equal 1.
 
     Args:
         encoder: backbone ``keras.Model`` (images -> ``[batch, D]`` features).
@@ -54,8 +47,7 @@ class BiGAN(AdversarialMethod):
         generator_widths: channels of the generator's (a ``ConvDecoder``) 2x upsampling stages.
         discriminator_widths: channels of the discriminator's stride-2 convolutions on ``x``.
         discriminator_hidden_dim: width of the discriminator's Dense layers.
-        synchronized_bn: global BatchNorm (statistics over all replicas) in the encoder and
-            heads; ``None`` (default) whenever there are several replicas (see :class:`SSLMethod`).
+        synchronized_bn: global BatchNorm in the encoder and generator (see :class:`SSLMethod`).
         seed: int seed of the prior samples (``None``: random); kept in a variable, so
             checkpoints and ``.keras`` files restore it.
         probe_classes: classes of the online linear probe (on ``E(x)``), or ``None``.
@@ -64,6 +56,7 @@ class BiGAN(AdversarialMethod):
     default_preset = "identity"
 
     loss_terms = ("loss", "discriminator_loss", "generator_loss")
+    player_loss = "generator_loss"
 
     def __init__(
         self,
@@ -97,18 +90,10 @@ class BiGAN(AdversarialMethod):
                 f"`prior` must be one of {NOISE_DISTRIBUTIONS}; received {prior!r}. Fix: pass "
                 "'uniform' (the paper's U[-1, 1]) or 'normal'."
             )
-        discriminator_widths = tuple(discriminator_widths)
-        if not discriminator_widths or not all(
-            isinstance(w, int) and not isinstance(w, bool) and w >= 1 for w in discriminator_widths
-        ):
-            raise ValueError(
-                f"`discriminator_widths` must be a non-empty sequence of positive ints; received "
-                f"{discriminator_widths!r}. Fix: pass e.g. (32, 64)."
-            )
+        self.discriminator_widths = check_widths(discriminator_widths, "discriminator_widths")
         self.latent_dim = latent_dim
         self.prior = prior
         self.generator_widths = tuple(generator_widths)
-        self.discriminator_widths = discriminator_widths
         self.discriminator_hidden_dim = discriminator_hidden_dim
         self.seed = seed
         self.encoder_dim = self.feature_dim
@@ -125,7 +110,7 @@ class BiGAN(AdversarialMethod):
         self.discriminator = JointDiscriminator(
             self.image_shape,
             latent_dim,
-            widths=discriminator_widths,
+            widths=self.discriminator_widths,
             hidden_dim=discriminator_hidden_dim,
             name="discriminator",
         )
@@ -184,29 +169,6 @@ class BiGAN(AdversarialMethod):
             "generator_loss": generator_loss,
         }
         return terms, codes
-
-    def train_step(self, data):
-        views, labels = self.unpack_batch(data)
-        players, discriminator = self.player_variables()
-        replicas = distribute.num_replicas()
-        with tf.GradientTape(persistent=True) as tape:
-            terms, features = self.compute_ssl_loss(views, training=True)
-            total = terms["generator_loss"]
-            if self.probe is not None and labels is not None:
-                total = total + self._probe_update(features, labels)
-            # Gradients are summed over replicas: scale so each sum is the global gradient.
-            scaled = self.optimizer.scale_loss(total / replicas)
-            scaled_discriminator = self.discriminator_optimizer.scale_loss(
-                terms["discriminator_loss"] / replicas
-            )
-        player_gradients = tape.gradient(scaled, players)
-        discriminator_gradients = tape.gradient(scaled_discriminator, discriminator)
-        del tape
-        apply_gradients(self.discriminator_optimizer, discriminator_gradients, discriminator)
-        apply_gradients(self.optimizer, player_gradients, players)
-        self.after_optimizer_step()
-        self._update_loss_trackers(terms)
-        return self._step_logs()
 
     # ---------------------------------------------------------------------- images
     def generate(self, codes):

@@ -3,9 +3,10 @@
 import keras
 import tensorflow as tf
 
-from keras_ssl.layers import MLPHead
 from keras_ssl.losses.regression import normalized_mse
+from keras_ssl.methods.heads import build_predictor_heads, predictor_heads
 from keras_ssl.methods.momentum import MomentumMethod
+from keras_ssl.methods.projected_views import check_two_views
 
 
 @keras.saving.register_keras_serializable(package="keras_ssl")
@@ -92,36 +93,19 @@ class BYOL(MomentumMethod):
             )
         self.prediction_hidden_dim = prediction_hidden_dim
         self.use_predictor = use_predictor
-        self.projector = MLPHead(
-            hidden_dims=(projection_hidden_dim,),
-            output_dim=projection_dim,
-            synchronized=self.batch_norm_synchronized,
-            name="projector",
-        )
-        self.predictor = (
-            MLPHead(
-                hidden_dims=(prediction_hidden_dim,),
-                output_dim=projection_dim,
-                synchronized=self.batch_norm_synchronized,
-                name="predictor",
-            )
-            if use_predictor
-            else None
+        self.projector, self.predictor = predictor_heads(
+            self,
+            (projection_hidden_dim,),
+            projection_dim,
+            prediction_hidden_dim,
+            use_predictor=use_predictor,
         )
 
     def build_heads(self, feature_shape):
-        self.projector.build(feature_shape)
-        if self.predictor is not None:
-            self.predictor.build((None, self.projection_dim))
-        self.target_encoder = self.make_teacher(self.encoder)
-        self.target_projector = self.make_teacher(self.projector)
+        self.target_encoder, self.target_projector = build_predictor_heads(self, feature_shape)
 
     def compute_ssl_loss(self, views, training):
-        if len(views) != 2:
-            raise ValueError(
-                f"BYOL uses exactly 2 views per image; received {len(views)}. Fix: use an "
-                "augmenter with two views (keras_ssl.augment.presets.byol)."
-            )
+        check_two_views(views, "BYOL")
         batch = tf.shape(views[0])[0]
         images = tf.concat(views, axis=0)
         features = self.encoder(images, training=training)
@@ -144,5 +128,4 @@ class BYOL(MomentumMethod):
             "projection_dim": self.projection_dim,
             "prediction_hidden_dim": self.prediction_hidden_dim,
             "use_predictor": self.use_predictor,
-            "synchronized_bn": self.synchronized_bn,
         }

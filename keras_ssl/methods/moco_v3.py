@@ -4,50 +4,20 @@ import keras
 import tensorflow as tf
 
 from keras_ssl import distribute
-from keras_ssl.backbones.vit import PatchEmbedding
-from keras_ssl.layers import MLPHead
+from keras_ssl.losses.contrastive import moco_v3_contrastive
+from keras_ssl.methods.heads import build_predictor_heads, predictor_heads
 from keras_ssl.methods.momentum import MomentumMethod
+from keras_ssl.methods.patch_projection import (
+    check_freeze_patch_projection,
+    patch_embeddings,
+    random_patch_projection,
+)
+from keras_ssl.methods.projected_views import check_two_views
 from keras_ssl.validation import check_int, check_positive_number
 
 #: The paper's temperatures (Chen et al. 2021, implementation details): ViT and ResNet.
 VIT_TEMPERATURE = 0.2
 RESNET_TEMPERATURE = 1.0
-
-
-def moco_v3_contrastive(queries, all_keys, temperature, offset=0):
-    """MoCo v3's ``ctr(q, k)``: InfoNCE of each query against every key of the batch, times 2t.
-
-    With L2-normalised queries ``q_i`` and keys ``k_j``, the loss of query ``i`` is
-    ``2 t * -log(exp(q_i . k_pos / t) / sum_j exp(q_i . k_j / t))`` where ``pos = offset + i``
-    is the index of its own key in the (global) key batch; every other key is a negative
-    (the paper's Algorithm 1: ``CrossEntropyLoss(q @ k.T / t, arange(N)) * 2 t``).
-
-    Args:
-        queries: ``[n, d]`` predictions of this replica's ``n`` images.
-        all_keys: ``[N, d]`` momentum-encoder keys of the global batch (gathered over
-            replicas, in replica order); row ``offset + i`` is the key of query ``i``.
-        temperature: softmax temperature ``t`` (paper: 0.2 for ViT, 1.0 for ResNet).
-        offset: row of this replica's first image in the global batch.
-
-    Returns:
-        ``[n]`` float32 losses; their mean over the global batch is ``ctr(q, k)``.
-
-    References:
-        Chen, Xie & He 2021, "An Empirical Study of Training Self-Supervised Vision
-        Transformers", https://arxiv.org/abs/2104.02057
-    """
-    queries = tf.math.l2_normalize(tf.cast(queries, tf.float32), axis=1)
-    keys = tf.math.l2_normalize(tf.cast(all_keys, tf.float32), axis=1)
-    logits = tf.matmul(queries, keys, transpose_b=True) / temperature
-    labels = tf.range(tf.shape(queries)[0]) + tf.cast(offset, tf.int32)
-    losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
-    return 2.0 * temperature * losses
-
-
-def patch_embeddings(encoder):
-    """The ``keras_ssl.backbones.vit.PatchEmbedding`` layers inside ``encoder`` (a ViT has one)."""
-    layers = encoder._flatten_layers(include_self=False, recursive=True)
-    return [layer for layer in layers if isinstance(layer, PatchEmbedding)]
 
 
 @keras.saving.register_keras_serializable(package="keras_ssl")
@@ -70,9 +40,9 @@ class MoCoV3(MomentumMethod):
         loss = ctr(q1, k2) + ctr(q2, k1)
 
     with ``q = f_q(x)``, ``k = sg(f_k(x))`` L2-normalised, ``j`` over the global batch
-    (:func:`moco_v3_contrastive`). The ``2 t`` factor makes the gradient scale independent of
-    ``t``; when every query is orthogonal to every key the loss is ``4 t log N`` (``N`` the
-    global batch).
+    (:func:`keras_ssl.losses.moco_v3_contrastive`). The ``2 t`` factor makes the gradient scale
+    independent of ``t``; when every query is orthogonal to every key the loss is ``4 t log N``
+    (``N`` the global batch).
 
     Distribution: the keys of every replica are gathered (``keras_ssl.distribute.gather``) and
     each query's label is its global row (``replica_offset + i``), so the negatives are the
@@ -86,13 +56,8 @@ class MoCoV3(MomentumMethod):
     projection at its random initialisation. ``freeze_patch_projection=None`` (default) does
     this whenever ``encoder`` contains a ``keras_ssl.backbones.vit.PatchEmbedding`` (every
     ``backbones.ViT``) and does nothing otherwise (ResNets); ``True`` requires such a layer
-    (``ValueError`` without one); ``False`` trains the projection. Freezing sets the patch
-    embedding's ``projection`` convolution of ``encoder`` non-trainable (class token and
-    position embeddings stay trainable); the momentum copy's stays equal to it, since only
-    trainable weights are averaged. Encoders cloned for fine-tuning
-    (``keras_ssl.evaluation``) get a trainable projection again, as the paper fine-tunes it.
-    Other ViTs (``backbones.from_keras_model``) are not recognised: set their patch layer's
-    ``trainable = False`` before building the method.
+    (``ValueError`` without one); ``False`` trains the projection
+    (:mod:`keras_ssl.methods.patch_projection`).
 
     ``model.encoder`` (what ``model(images)``, the probes and ``keras_ssl.export`` use) is the
     query backbone, the network MoCo v3 evaluates.
@@ -161,12 +126,7 @@ class MoCoV3(MomentumMethod):
                 f"use {VIT_TEMPERATURE} (ViT), {RESNET_TEMPERATURE} (ResNet), or None for the "
                 "paper's value for the encoder.",
             )
-        if freeze_patch_projection not in (None, True, False):
-            raise ValueError(
-                f"`freeze_patch_projection` must be None, True or False; received "
-                f"{freeze_patch_projection!r}. Fix: None freezes the patch projection of a ViT "
-                "encoder (the paper) and ignores other encoders."
-            )
+        check_freeze_patch_projection(freeze_patch_projection)
         super().__init__(
             encoder,
             augmenter=augmenter,
@@ -177,54 +137,28 @@ class MoCoV3(MomentumMethod):
             synchronized_bn=synchronized_bn,
             **kwargs,
         )
-        patches = patch_embeddings(encoder)
-        if freeze_patch_projection and not patches:
-            raise ValueError(
-                f"`freeze_patch_projection=True` needs an encoder with a patch embedding "
-                f"(keras_ssl.backbones.vit.PatchEmbedding); received {encoder.name!r}, which "
-                "has none. Fix: pass freeze_patch_projection=None (freezes it only for ViTs) "
-                "or False, or use a keras_ssl.backbones.ViT encoder."
-            )
-        self.freeze_patch_projection = (
-            bool(patches) if freeze_patch_projection is None else freeze_patch_projection
-        )
-        if self.freeze_patch_projection:
-            for layer in patches:
-                layer.projection.trainable = False
+        self.freeze_patch_projection = random_patch_projection(encoder, freeze_patch_projection)
         if temperature is None:
-            temperature = VIT_TEMPERATURE if patches else RESNET_TEMPERATURE
+            temperature = VIT_TEMPERATURE if patch_embeddings(encoder) else RESNET_TEMPERATURE
         self.temperature = float(temperature)
         self.projection_hidden_dim = int(projection_hidden_dim)
         self.projection_dim = int(projection_dim)
         self.prediction_hidden_dim = int(prediction_hidden_dim)
         self.prediction_output_batch_norm = prediction_output_batch_norm
-        self.projector = MLPHead(
-            hidden_dims=(self.projection_hidden_dim,) * 2,
-            output_dim=self.projection_dim,
-            output_batch_norm=True,
-            synchronized=self.batch_norm_synchronized,
-            name="projector",
-        )
-        self.predictor = MLPHead(
-            hidden_dims=(self.prediction_hidden_dim,),
-            output_dim=self.projection_dim,
-            output_batch_norm=prediction_output_batch_norm,
-            synchronized=self.batch_norm_synchronized,
-            name="predictor",
+        self.projector, self.predictor = predictor_heads(
+            self,
+            (self.projection_hidden_dim,) * 2,
+            self.projection_dim,
+            self.prediction_hidden_dim,
+            projection_output_batch_norm=True,
+            prediction_output_batch_norm=prediction_output_batch_norm,
         )
 
     def build_heads(self, feature_shape):
-        self.projector.build(feature_shape)
-        self.predictor.build((None, self.projection_dim))
-        self.key_encoder = self.make_teacher(self.encoder)
-        self.key_projector = self.make_teacher(self.projector)
+        self.key_encoder, self.key_projector = build_predictor_heads(self, feature_shape)
 
     def compute_ssl_loss(self, views, training):
-        if len(views) != 2:
-            raise ValueError(
-                f"MoCoV3 uses exactly 2 views per image; received {len(views)}. Fix: use an "
-                "augmenter with two views (keras_ssl.augment.presets.byol)."
-            )
+        check_two_views(views, "MoCoV3")
         offset = distribute.replica_offset(tf.shape(views[0])[0])
         features, queries, all_keys = [], [], []
         for view in views:

@@ -1,57 +1,13 @@
 """Split-brain autoencoder: two half-networks predict L from ab and ab from L, as classification."""
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from keras_ssl.images import check_image_batch, to_float_images
-from keras_ssl.methods.colorization import (
-    LabMethod,
-    check_rgb,
-    pixel_classifier,
-    rebuild_encoder,
-    spatial_backbone,
-)
+from keras_ssl.losses.pretext_classification import classification_terms
+from keras_ssl.methods.lab import LabMethod, check_rgb, rebuild_encoder, spatial_backbone
 from keras_ssl.pretext import color
-
-#: Zhang et al. (2017) quantise the lightness L in [0, 100] into 50 bins of width 2.
-LIGHTNESS_BINS = 50
-
-
-def lightness_bins(num_bins=LIGHTNESS_BINS):
-    """Centres of ``num_bins`` equal bins of the lightness range ``[0, 100]``.
-
-    Args:
-        num_bins: number of bins (paper: 50, width 2).
-
-    Returns:
-        float32 NumPy array ``[num_bins, 1]`` (the ``[Q, k]`` layout ``color.annealed_mean``
-        decodes with).
-    """
-    width = 100.0 / num_bins
-    return ((np.arange(num_bins) + 0.5) * width).astype(np.float32)[:, None]
-
-
-def quantize_lightness(lightness, num_bins=LIGHTNESS_BINS):
-    """Index of the lightness bin (nearest centre) of every ``L`` value.
-
-    Args:
-        lightness: float ``[...]`` values of ``L`` in ``[0, 100]`` (clipped to the range).
-        num_bins: number of equal bins of ``[0, 100]``.
-
-    Returns:
-        int32 ``[...]`` bin indices in ``[0, num_bins)``.
-    """
-    lightness = tf.cast(tf.convert_to_tensor(lightness), tf.float32)
-    index = tf.cast(tf.floor(lightness * (num_bins / 100.0)), tf.int32)
-    return tf.clip_by_value(index, 0, num_bins - 1)
-
-
-def _sparse_cross_entropy(labels, logits):
-    """Mean cross-entropy and accuracy of per-pixel logits against bin indices."""
-    losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
-    hits = tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int32), labels)
-    return tf.reduce_mean(losses), tf.reduce_mean(tf.cast(hits, tf.float32))
+from keras_ssl.validation import check_int, check_positive_number
 
 
 def _named(encoder, name):
@@ -109,7 +65,7 @@ class SplitBrain(LabMethod):
         self,
         encoder,
         augmenter=None,
-        num_lightness_bins=LIGHTNESS_BINS,
+        num_lightness_bins=color.LIGHTNESS_BINS,
         grid_size=color.GRID_SIZE,
         temperature=color.TEMPERATURE,
         head_dim=None,
@@ -117,22 +73,6 @@ class SplitBrain(LabMethod):
         probe_classes=None,
         **kwargs,
     ):
-        encoder = rebuild_encoder(encoder, 1, "SplitBrain")
-        if (
-            isinstance(num_lightness_bins, bool)
-            or not isinstance(num_lightness_bins, int)
-            or num_lightness_bins < 2
-        ):
-            raise ValueError(
-                f"`num_lightness_bins` must be an int >= 2; received {num_lightness_bins!r}. "
-                "Fix: use 50 (Zhang et al. 2017)."
-            )
-        for name, value in (("grid_size", grid_size), ("temperature", temperature)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise ValueError(
-                    f"`{name}` must be a positive number; received {value!r}. Fix: use "
-                    f"{'10' if name == 'grid_size' else '0.38'} (Zhang et al.)."
-                )
         super().__init__(
             encoder,
             augmenter=augmenter,
@@ -140,13 +80,15 @@ class SplitBrain(LabMethod):
             synchronized_bn=synchronized_bn,
             **kwargs,
         )
-        self.image_shape = (*self.image_shape[:2], 3)
+        check_int(num_lightness_bins, "num_lightness_bins", 2, "use 50 (Zhang et al. 2017).")
+        check_positive_number(grid_size, "grid_size", "use 10 (Zhang et al.).")
+        check_positive_number(temperature, "temperature", "use 0.38 (Zhang et al.).")
         self.num_lightness_bins = num_lightness_bins
         self.grid_size = grid_size
         self.temperature = temperature
         self.head_dim = head_dim
         self.ab_bins = color.ab_gamut_bins(grid_size)
-        self.l_bins = lightness_bins(num_lightness_bins)
+        self.l_bins = color.lightness_bins(num_lightness_bins)
         self.l_backbone = spatial_backbone(self.encoder, "SplitBrain")
         # The ab half: the L half's architecture for 2 channels (fresh weights), renamed so
         # both halves can sit side by side in the exported model.
@@ -155,31 +97,14 @@ class SplitBrain(LabMethod):
         )
         self.feature_dim = 2 * self.feature_dim
         self.ab_backbone = spatial_backbone(self.ab_encoder, "SplitBrain")
-        heads = []
-        for backbone, classes, name in (
-            (self.l_backbone, len(self.ab_bins), "ab_head"),
-            (self.ab_backbone, num_lightness_bins, "lightness_head"),
-        ):
-            map_shape = tuple(backbone.outputs[0].shape[1:])
-            heads.append(
-                pixel_classifier(
-                    map_shape,
-                    self.image_shape[:2],
-                    classes,
-                    head_dim or map_shape[-1],
-                    self.batch_norm_synchronized,
-                    name,
-                )
-            )
-        self.ab_head, self.lightness_head = heads
+        self.ab_head = self.pixel_head(self.l_backbone, len(self.ab_bins), head_dim, "ab_head")
+        self.lightness_head = self.pixel_head(
+            self.ab_backbone, num_lightness_bins, head_dim, "lightness_head"
+        )
         self.rgb_encoder = self._rgb_model(
             [(lambda lab: lab[0], self.encoder), (lambda lab: lab[1], self.ab_encoder)],
             "rgb_encoder",
         )
-
-    def build_heads(self, feature_shape):
-        for head in (self.ab_head, self.lightness_head):
-            head.build((None, *head.input_shape[1:]))
 
     # ------------------------------------------------------------------------ predictions
     def cross_channel_logits(self, lab, training=False):
@@ -203,9 +128,10 @@ class SplitBrain(LabMethod):
         lab = color.rgb_to_lab(views[0])
         ab_logits, lightness_logits, features = self.cross_channel_logits(lab, training)
         ab_targets = color.nearest_bin(lab[..., 1:], self.ab_bins)
-        l_targets = quantize_lightness(lab[..., 0], self.num_lightness_bins)
-        ab_loss, ab_accuracy = _sparse_cross_entropy(ab_targets, ab_logits)
-        lightness_loss, lightness_accuracy = _sparse_cross_entropy(l_targets, lightness_logits)
+        l_targets = color.quantize_lightness(lab[..., 0], self.num_lightness_bins)
+        # The paper's -sum_q H(X)_q log softmax(s)_q with H one-hot: the sparse cross-entropy.
+        ab_loss, ab_accuracy = classification_terms(ab_logits, ab_targets)
+        lightness_loss, lightness_accuracy = classification_terms(lightness_logits, l_targets)
         terms = {
             "loss": ab_loss + lightness_loss,
             "ab_loss": ab_loss,

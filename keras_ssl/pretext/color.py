@@ -1,8 +1,9 @@
 """CIE Lab colour for the colorization pretext tasks (Zhang et al. 2016, 2017).
 
 Everything a colour method needs, in TensorFlow so it runs inside a training step: sRGB <-> CIE
-Lab (D65), the quantised ab colour bins, soft-encoded targets, empirical bin frequencies, the
-class-rebalancing weights and the annealed-mean decoding of predicted distributions.
+Lab (D65), the quantised ab colour bins and lightness bins, soft-encoded targets, empirical bin
+frequencies, the class-rebalancing weights and the annealed-mean decoding of predicted
+distributions.
 
 Conventions: RGB images are float in ``[0, 1]`` (``uint8`` is accepted where noted); Lab has
 ``L`` in ``[0, 100]`` and ``a, b`` roughly in ``[-110, 110]``. The white point is the sRGB
@@ -16,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_ssl.images import to_float_images
+from keras_ssl.validation import check_int, check_positive_number
 
 # sRGB (IEC 61966-2-1, D65) linear RGB -> XYZ; the inverse is computed, so round trips are exact.
 _RGB_TO_XYZ = np.array(
@@ -36,6 +38,8 @@ SIGMA = 5.0
 NEIGHBOURS = 5
 MIX = 0.5
 TEMPERATURE = 0.38
+#: Zhang et al. (2017) quantise the lightness L in [0, 100] into 50 bins of width 2.
+LIGHTNESS_BINS = 50
 
 
 def _float_dtype(x):
@@ -150,16 +154,9 @@ def ab_gamut_bins(grid_size=GRID_SIZE, resolution=256):
     Raises:
         ValueError: for a non-positive ``grid_size`` or ``resolution``.
     """
-    if isinstance(grid_size, bool) or not isinstance(grid_size, (int, float)) or grid_size <= 0:
-        raise ValueError(
-            f"`grid_size` must be a positive number; received {grid_size!r}. Fix: use 10 "
-            "(Zhang et al.)."
-        )
-    if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 1:
-        raise ValueError(
-            f"`resolution` must be a positive int; received {resolution!r}. Fix: use 256."
-        )
-    return _gamut_bins(float(grid_size), resolution).copy()
+    grid_size = check_positive_number(grid_size, "grid_size", "use 10 (Zhang et al.).")
+    resolution = check_int(resolution, "resolution", 1, "use 256.")
+    return _gamut_bins(grid_size, resolution).copy()
 
 
 def _squared_distances(ab, bins):
@@ -216,6 +213,35 @@ def soft_encode(ab, bins, sigma=SIGMA, neighbours=NEIGHBOURS):
     for k in range(kernel.shape[1]):
         targets += tf.one_hot(indices[:, k], num_bins) * kernel[:, k : k + 1]
     return tf.reshape(targets, tf.concat([tf.shape(ab)[:-1], [num_bins]], axis=0))
+
+
+def lightness_bins(num_bins=LIGHTNESS_BINS):
+    """Centres of ``num_bins`` equal bins of the lightness range ``[0, 100]``.
+
+    Args:
+        num_bins: number of bins (paper: 50, width 2).
+
+    Returns:
+        float32 NumPy array ``[num_bins, 1]`` (the ``[Q, k]`` layout :func:`annealed_mean`
+        decodes with).
+    """
+    width = 100.0 / num_bins
+    return ((np.arange(num_bins) + 0.5) * width).astype(np.float32)[:, None]
+
+
+def quantize_lightness(lightness, num_bins=LIGHTNESS_BINS):
+    """Index of the lightness bin (nearest centre) of every ``L`` value.
+
+    Args:
+        lightness: float ``[...]`` values of ``L`` in ``[0, 100]`` (clipped to the range).
+        num_bins: number of equal bins of ``[0, 100]``.
+
+    Returns:
+        int32 ``[...]`` bin indices in ``[0, num_bins)``.
+    """
+    lightness = tf.cast(tf.convert_to_tensor(lightness), tf.float32)
+    index = tf.cast(tf.floor(lightness * (num_bins / 100.0)), tf.int32)
+    return tf.clip_by_value(index, 0, num_bins - 1)
 
 
 def ab_bin_frequencies(data, bins, max_batches=None, batch_size=64):

@@ -11,7 +11,8 @@ Every function returns ``B`` of shape ``[batch, H, W, 1]`` (float32) with 1 for 
 
 :func:`overlap_border` gives the ring of context around the dropped region that the context
 encoder also predicts (and weights 10x in its reconstruction loss); :func:`central_box` the
-static rectangle of the central hole grown by that border.
+static rectangle of the central hole grown by that border; :func:`predicted_region` the part of
+an image the context encoder predicts and its discriminator judges.
 
 Random masks are drawn with stateless ops from a ``[2]`` seed (identical under XLA).
 """
@@ -105,6 +106,41 @@ def overlap_border(masks, width):
         return tf.zeros_like(holes)
     grown = tf.nn.max_pool2d(holes, 2 * width + 1, strides=1, padding="SAME")
     return grown - holes
+
+
+def predicted_region(images, masks, kind, overlap):
+    """The region of ``images`` (real or predicted) that the context encoder predicts: the
+    hole plus its ``overlap`` border.
+
+    For ``"central"`` masks this is the static crop :func:`central_box` with
+    ``margin=overlap`` (as ``netD`` sees the 64x64 centre in the released ``train.lua``); for
+    random masks, whose region changes per image, the whole image with every pixel outside the
+    hole and its border set to 0 (the same region for real and predicted images, so its shape
+    tells a discriminator nothing).
+
+    Args:
+        images: ``[batch, H, W, C]`` with a static ``H, W``.
+        masks: ``B`` ``[batch, H, W, 1]`` of kind ``kind``, 1 = kept, 0 = dropped.
+        kind: one of :data:`MASK_TYPES`.
+        overlap: int >= 0, the border's width in pixels.
+
+    Returns:
+        float32 ``[batch, h, w, C]`` (:func:`region_shape`).
+    """
+    images = tf.cast(images, tf.float32)
+    if kind == "central":
+        top, left, height, width = central_box(tuple(images.shape[1:3]), margin=overlap)
+        return images[:, top : top + height, left : left + width]
+    holes = 1.0 - tf.cast(masks, tf.float32)
+    return images * (holes + overlap_border(masks, overlap))
+
+
+def region_shape(kind, image_shape, overlap):
+    """Shape ``(h, w, C)`` of :func:`predicted_region` for images of shape ``(H, W, C)``."""
+    if kind == "central":
+        _, _, height, width = central_box(image_shape, margin=overlap)
+        return (height, width, image_shape[-1])
+    return tuple(image_shape)
 
 
 def check_overlap(value, name="overlap"):
@@ -245,6 +281,36 @@ def make_masks(kind, batch_size, image_shape, seed=None, source=None):
     if kind == "random_blocks":
         return random_blocks(batch_size, image_shape, seed)
     return random_regions(batch_size, blob_regions(image_shape) if source is None else source, seed)
+
+
+def region_source(kind, region_masks, image_shape):
+    """The mask source :func:`make_masks` takes for masks of ``kind`` on images of
+    ``image_shape``: for ``"random_region"`` the ``region_masks`` checked, or
+    :func:`blob_regions` when ``None``; for the other kinds ``None``.
+
+    Args:
+        kind: one of :data:`MASK_TYPES`.
+        region_masks: ``[M, H, W]`` or ``[M, H, W, 1]`` with 1 = region to drop (e.g.
+            segmentation masks), or ``None``.
+        image_shape: ``(H, W[, C])``.
+
+    Returns:
+        uint8 NumPy array ``[M, H, W]``, or ``None``.
+    """
+    if kind != "random_region":
+        return None
+    if region_masks is None:
+        return blob_regions(image_shape)
+    source = np.asarray(region_masks)
+    if source.ndim == 4 and source.shape[-1] == 1:
+        source = source[..., 0]
+    if source.ndim != 3 or source.shape[1:] != tuple(image_shape[:2]) or not len(source):
+        raise ValueError(
+            f"`region_masks` must be [M, {image_shape[0]}, {image_shape[1]}] "
+            f"(1 = region to drop); received shape {source.shape}. Fix: resize the masks "
+            "to the image size, or pass None for synthetic blob regions."
+        )
+    return source.astype(np.uint8)
 
 
 def check_mask_kind(kind):

@@ -4,7 +4,7 @@ import pytest
 import tensorflow as tf
 
 from keras_ssl import testing
-from keras_ssl.layers.memory_queue import MemoryQueue, random_unit_rows
+from keras_ssl.layers.memory_queue import MemoryQueue, check_queue_batch, random_unit_rows
 
 
 def reference_ring(queue, pointer, batches):
@@ -111,3 +111,26 @@ def test_bad_keys():
     unknown = tf.function(queue.enqueue, input_signature=[tf.TensorSpec([None, 4])])
     with pytest.raises(ValueError, match="static number of keys.*drop_remainder=True"):
         unknown.get_concrete_function()
+
+
+def test_check_queue_batch_needs_whole_steps_of_a_static_batch():
+    check_queue_batch(24, 8, "MoCo")  # 3 steps fill the queue
+    check_queue_batch(32, 8, "MoCo", keys_per_image=2)
+    with pytest.raises(ValueError, match="MoCo needs batches of a fixed size.*drop_remainder=True"):
+        check_queue_batch(24, None, "MoCo")
+    with pytest.raises(
+        ValueError,
+        match=r"MoCo's queue_size must be .*received queue_size=20 with a global batch of 8 "
+        r"\(8 per replica x 1 replicas\) = 8 keys per step\. Fix: use queue_size=16 or 24",
+    ):
+        check_queue_batch(20, 8, "MoCo")
+    with pytest.raises(
+        ValueError, match=r"of 8 \(8 per replica x 1 replicas\) x 2 views = 16 keys"
+    ):
+        check_queue_batch(24, 8, "MoCo", keys_per_image=2, views=" x 2 views")
+    with pytest.raises(ValueError, match=r"SwAV's queue_length must .*use queue_length=16 or 24"):
+        check_queue_batch(20, 8, "SwAV", argument="queue_length")
+    # Under a strategy the keys per step are those of the global batch.
+    strategy = testing.two_replica_strategy()
+    with pytest.raises(ValueError, match=r"global batch of 8 \(4 per replica x 2 replicas\)"):
+        strategy.run(lambda: check_queue_batch(12, 4, "MoCo"))

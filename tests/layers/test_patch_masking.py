@@ -5,6 +5,7 @@ import tensorflow as tf
 from keras_ssl.backbones.vit import ViT
 from keras_ssl.layers.patch_masking import (
     num_visible_patches,
+    paste_masked_patches,
     patchify,
     random_masking,
     restore_tokens,
@@ -102,6 +103,22 @@ def test_num_visible_patches_is_maes_len_keep():
     assert num_visible_patches(49, 0.75) == 12  # int(49 * 0.25)
     assert num_visible_patches(196, 0.75) == 49  # ViT-B/16 at 224 px
     assert num_visible_patches(16, 0.0) == 16
+
+
+def test_paste_masked_patches_keeps_visible_pixels_and_fills_the_masked_ones():
+    rng = np.random.default_rng(4)
+    images = rng.random((2, 4, 6, 3)).astype(np.float32)
+    predicted = rng.random((2, 4, 6, 3)).astype(np.float32)
+    mask = np.array([[1, 0, 0, 1, 0, 1], [0, 0, 1, 1, 1, 0]], np.float32)  # 2x3 grid, p = 2
+    pixel_masks, predictions, pasted = paste_masked_patches(
+        patchify(images, 2), patchify(predicted, 2), mask, 2, (4, 6, 3)
+    )
+    # NumPy: the mask of every patch spread over its 2x2 pixels, 1 where the patch is visible.
+    visible = np.repeat(np.repeat(1 - mask.reshape(2, 2, 3), 2, 1), 2, 2)[..., None]
+    np.testing.assert_array_equal(pixel_masks.numpy(), visible)
+    np.testing.assert_array_equal(predictions.numpy(), predicted)
+    expected = images * visible + predicted * (1 - visible)
+    np.testing.assert_allclose(pasted.numpy(), expected, rtol=1e-6, atol=1e-6)
 
 
 def _sincos_reference(dim, rows, columns):

@@ -167,3 +167,79 @@ def test_info_nce_closed_form_and_unnormalized():
 def test_info_nce_bad_negatives_shape():
     with pytest.raises(ValueError, match="negatives"):
         losses.info_nce(np.ones((2, 3)), np.ones((2, 3)), np.ones((3,)), temperature=0.1)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"positive": None},
+        {"positive": np.ones((2, 3)), "all_positives": np.ones((4, 3))},
+        {"positive": None, "all_positives": np.ones((4, 3)), "negatives": np.ones((5, 3))},
+    ],
+    ids=["no-positive", "both-positives", "gathered-with-negatives"],
+)
+def test_info_nce_takes_one_kind_of_positive(kwargs):
+    with pytest.raises(ValueError, match="info_nce takes each query's `positive`"):
+        losses.info_nce(np.ones((2, 3)), temperature=0.1, **kwargs)
+
+
+def ctr_reference(queries, all_keys, temperature, offset=0):
+    """MoCo v3's Algorithm 1 per query, in float64: CE(q k^T / t, global index) * 2t."""
+    logits = _normalize(queries.astype(np.float64)) @ _normalize(all_keys.astype(np.float64)).T
+    logits /= temperature
+    labels = offset + np.arange(len(queries))
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_softmax = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    return -log_softmax[np.arange(len(queries)), labels] * 2 * temperature
+
+
+@pytest.mark.parametrize(("temperature", "offset"), [(0.2, 0), (1.0, 3), (0.5, 6)])
+def test_moco_v3_contrastive_matches_a_numpy_reference(temperature, offset):
+    rng = np.random.default_rng(1)
+    inputs = {
+        "queries": rng.normal(size=(4, 5)).astype(np.float32),
+        "all_keys": rng.normal(size=(10, 5)).astype(np.float32),  # the global batch: 10 keys
+        "temperature": temperature,
+        "offset": offset,
+    }
+    run_loss_test(losses.moco_v3_contrastive, inputs, reference_fn=ctr_reference, atol=1e-6)
+
+
+def test_moco_v3_contrastive_closed_forms():
+    # Queries orthogonal to every key: all logits 0, so -log(1 / N) * 2t = 2t log N.
+    q = np.eye(6, dtype=np.float32)[:3]
+    k = np.eye(6, dtype=np.float32)[3:]
+    run_loss_test(
+        losses.moco_v3_contrastive,
+        {"queries": q, "all_keys": k, "temperature": 0.2},
+        expected=2 * 0.2 * np.log(3),
+        atol=1e-7,
+    )
+    # Keys equal to (orthonormal) queries: logit 1/t for the positive, 0 for the N - 1 others.
+    t = 0.5
+    expected = 2 * t * (-1 / t + np.log(np.exp(1 / t) + 2))
+    values = losses.moco_v3_contrastive(2 * q, 3 * q, t)  # scale-free: cosine similarities
+    np.testing.assert_allclose(values, np.full(3, expected), rtol=1e-6, atol=1e-7)
+
+
+def gathered_info_nce(queries, all_keys, offset=0):
+    return losses.info_nce(queries, None, temperature=0.3, all_positives=all_keys, offset=offset)
+
+
+def gathered_ctr(queries, all_keys, offset=0):
+    return losses.moco_v3_contrastive(queries, all_keys, 0.2, offset)
+
+
+@pytest.mark.parametrize("loss_fn", [gathered_info_nce, gathered_ctr])
+def test_gathered_keys_split_over_replicas_equal_the_global_batch(loss_fn):
+    # Two "replicas" with their halves of the queries and the gathered keys (labels offset by
+    # replica_id * n) give exactly the per-query losses of one device on the whole batch.
+    rng = np.random.default_rng(2)
+    q = rng.normal(size=(8, 4)).astype(np.float32)
+    k = rng.normal(size=(8, 4)).astype(np.float32)
+    whole = np.asarray(loss_fn(q, k))
+    halves = [np.asarray(loss_fn(q[r * 4 : r * 4 + 4], k, r * 4)) for r in (0, 1)]
+    np.testing.assert_allclose(np.concatenate(halves), whole, rtol=1e-6, atol=1e-7)
+    # On one device the gathered keys are the in-batch positives, row for row.
+    in_batch = np.asarray(losses.info_nce(q, k, temperature=0.3))
+    np.testing.assert_array_equal(gathered_info_nce(q, k), in_batch)

@@ -1,5 +1,4 @@
 import importlib.util
-import math
 import pathlib
 
 import keras
@@ -10,7 +9,6 @@ import tensorflow as tf
 from keras_ssl import backbones, experiment, methods, testing
 from keras_ssl.augment.seeds import fold_in
 from keras_ssl.datasets import fashion_mnist
-from keras_ssl.losses import BiGANLoss, bigan_discriminator_loss, bigan_generator_loss
 from keras_ssl.methods.bigan import BiGAN
 from keras_ssl.methods.step_random import draw_noise
 
@@ -113,67 +111,8 @@ def test_export_serves_the_encoder_in_fresh_process(tmp_path):
     testing.check_export(make_model, make_data(steps=1), GLOBAL_BATCH, tmp_path)
 
 
-# ------------------------------------------------------------------------------- losses
 def _softplus(x):
     return np.log1p(np.exp(x))
-
-
-def test_discriminator_loss():
-    # Logits 0: D = 1/2 on both pairs, loss 2 ln 2.
-    zeros = {"real_logits": np.zeros(3, np.float32), "fake_logits": np.zeros(3, np.float32)}
-    testing.run_loss_test(bigan_discriminator_loss, zeros, expected=2 * math.log(2))
-    rng = np.random.default_rng(0)
-    inputs = {
-        "real_logits": rng.normal(size=(6, 1)).astype(np.float32) * 2,
-        "fake_logits": rng.normal(size=(6, 1)).astype(np.float32) * 2,
-    }
-
-    def reference(real_logits, fake_logits):
-        d_real = 1 / (1 + np.exp(-real_logits[:, 0]))
-        d_fake = 1 / (1 + np.exp(-fake_logits[:, 0]))
-        return -np.log(d_real) - np.log(1 - d_fake)
-
-    testing.run_loss_test(
-        bigan_discriminator_loss,
-        inputs,
-        reference_fn=reference,
-        loss_object=BiGANLoss("discriminator"),
-    )
-
-
-def test_generator_loss_is_the_non_saturating_inverted_label_loss():
-    rng = np.random.default_rng(1)
-    inputs = {
-        "real_logits": rng.normal(size=6).astype(np.float32) * 2,
-        "fake_logits": rng.normal(size=6).astype(np.float32) * 2,
-    }
-
-    def reference(real_logits, fake_logits):
-        d_real = 1 / (1 + np.exp(-real_logits))
-        d_fake = 1 / (1 + np.exp(-fake_logits))
-        return -np.log(1 - d_real) - np.log(d_fake)
-
-    testing.run_loss_test(
-        bigan_generator_loss,
-        inputs,
-        expected=np.mean(_softplus(inputs["real_logits"]) + _softplus(-inputs["fake_logits"])),
-        reference_fn=reference,
-        loss_object=BiGANLoss("generator"),
-    )
-    # The discriminator's loss with the roles of the pairs exchanged.
-    np.testing.assert_allclose(
-        bigan_generator_loss(**inputs),
-        bigan_discriminator_loss(inputs["fake_logits"], inputs["real_logits"]),
-        rtol=1e-6,
-        atol=1e-6,
-    )
-    # Non-saturating: a confident discriminator (fake logit -10) still gives G a gradient
-    # near -1 per example, where the saturating log(1 - D) gives about -4.5e-5.
-    fake = tf.constant([-10.0])
-    with tf.GradientTape() as tape:
-        tape.watch(fake)
-        loss = bigan_generator_loss(tf.constant([0.0]), fake)
-    assert float(tape.gradient(loss, fake)[0]) < -0.99
 
 
 # ------------------------------------------------------------------------ BiGAN specifics
@@ -196,6 +135,30 @@ def test_losses_are_computed_on_encoder_and_generator_pairs():
     np.testing.assert_allclose(features.numpy(), codes, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(model(images).numpy(), codes, rtol=1e-5, atol=1e-6)
     assert model.export_encoder.output_shape == (None, 4)
+
+
+def test_simultaneous_update_takes_both_gradients_at_the_forward_weights():
+    # AdversarialMethod's default step: D's step on the discriminator loss and the players'
+    # step on the generator loss, both gradients of the same forward pass (D not yet updated).
+    keras.utils.set_random_seed(0)
+    model = make_model(probe_classes=None)
+    model.compile(optimizer=keras.optimizers.SGD(0.1), discriminator_optimizer="sgd")
+    images = tf.constant(make_data(steps=1)["views"][0])
+    players, discriminator = model.player_variables()
+    with tf.GradientTape(persistent=True) as tape:
+        terms, _ = model.compute_ssl_loss((images,), training=True)
+    expected = [
+        v.numpy() - rate * g.numpy()
+        for variables, loss, rate in (
+            (players, terms["generator_loss"], 0.1),
+            (discriminator, terms["discriminator_loss"], 0.01),
+        )
+        for v, g in zip(variables, tape.gradient(loss, variables))
+    ]
+    model.train_step({"views": (images,)})
+    for variable, want in zip(players + discriminator, expected):
+        np.testing.assert_allclose(variable.numpy(), want, rtol=1e-4, atol=1e-6)
+    assert int(model.optimizer.iterations) == int(model.discriminator_optimizer.iterations) == 1
 
 
 def _train(model, steps, learning_rates):
@@ -318,8 +281,6 @@ def test_bad_inputs_raise():
         model.compute_ssl_loss((tf.zeros((2, 8, 8, 1)),) * 2, training=False)
     with pytest.raises(ValueError, match="num_samples"):
         model.sample(-1)
-    with pytest.raises(ValueError, match="role"):
-        BiGANLoss("critic")
     with pytest.raises(ValueError, match="shape"):
         model.reconstruct(np.zeros((2, 9, 9, 1), np.uint8))
 

@@ -43,6 +43,8 @@ def test_trains_from_its_config(name, tmp_path):
     for key, values in history.items():
         assert np.all(np.isfinite(values)), (key, values)
     assert 0 <= history["knn_accuracy"][-1] <= 1 and 0 <= history["linear_accuracy"][-1] <= 1
+    if callable(getattr(model, "predict_clusters", None)):  # IIC, DeepCluster: clustering probe
+        assert 0 <= history["clustering_accuracy"][-1] <= 1
     restored = keras.saving.load_model(os.path.join(tmp_path, "model.keras"))
     assert type(restored) is type(model)
     assert _as_json(restored.get_config()) == _as_json(model.get_config())

@@ -8,12 +8,9 @@ import tensorflow as tf
 
 from keras_ssl import backbones, experiment, methods, testing
 from keras_ssl.datasets import fashion_mnist
-from keras_ssl.losses import (
-    discriminator_loss,
-    generator_adversarial_loss,
-    masked_reconstruction_loss,
-)
-from keras_ssl.methods.context_encoder import IMAGENET_MEAN, IMAGENET_MEAN_GREY, ContextEncoder
+from keras_ssl.losses import discriminator_loss
+from keras_ssl.methods.context_encoder import ContextEncoder
+from keras_ssl.methods.inpainting import IMAGENET_MEAN, IMAGENET_MEAN_GREY
 from keras_ssl.methods.step_random import step_seed
 from keras_ssl.pretext import masks as masks_lib
 
@@ -99,114 +96,14 @@ def test_export_serves_in_fresh_process(tmp_path):
     testing.check_export(make_model, make_data(steps=1), GLOBAL_BATCH, tmp_path)
 
 
-# -------------------------------------------------------------------------------- losses
-def _numpy_border(masks, width):
-    # Context pixels within Chebyshev distance `width` of a dropped pixel, by brute force.
-    holes = 1 - masks[..., 0]
-    border = np.zeros_like(holes)
-    for n, y, x in zip(*np.nonzero(holes)):
-        border[n, max(0, y - width) : y + width + 1, max(0, x - width) : x + width + 1] = 1
-    return ((border - holes) > 0).astype(np.float32)[..., None]
-
-
-def test_masked_reconstruction_loss_hole_only_is_eq_1():
-    images = np.zeros((1, 2, 2, 1), np.float32)
-    predictions = np.array([[[[1.0], [2.0]], [[3.0], [4.0]]]], np.float32)
-    masks = np.array([[[[1.0], [0.0]], [[1.0], [0.0]]]], np.float32)
-    # overlap=0: dropped pixels only, errors 2 and 4 -> (4 + 16) / 2; kept pixels do not count.
-    testing.run_loss_test(
-        masked_reconstruction_loss,
-        {"images": images, "predictions": predictions, "masks": masks, "overlap": 0},
-        expected=10.0,
-    )
-    # overlap=1: the kept column is the border, weighted 10: (10 * (1 + 9) + 4 + 16) / 4.
-    testing.run_loss_test(
-        masked_reconstruction_loss,
-        {"images": images, "predictions": predictions, "masks": masks, "overlap": 1},
-        expected=30.0,
-    )
-    assert float(masked_reconstruction_loss(images, predictions, np.ones_like(masks))[0]) == 0
-
-
-def test_masked_reconstruction_loss_matches_a_numpy_reference():
-    rng = np.random.default_rng(0)
-    masks = masks_lib.random_blocks(4, (12, 12), seed=[1, 2]).numpy()
-    inputs = {
-        "images": rng.random((4, 12, 12, 3)),
-        "predictions": rng.random((4, 12, 12, 3)),
-        "masks": masks,
-        "overlap": 2,
-        "overlap_weight": 7.0,
-    }
-
-    def reference(images, predictions, masks, overlap, overlap_weight):
-        holes, border = 1 - masks, _numpy_border(masks, overlap)
-        weights = holes + overlap_weight * border
-        return np.sum(weights * (images - predictions) ** 2, axis=(1, 2, 3)) / (
-            3 * (holes + border).sum(axis=(1, 2, 3))
-        )
-
-    testing.run_loss_test(masked_reconstruction_loss, inputs, reference_fn=reference)
-
-
-def test_an_error_in_the_4_pixel_border_costs_10x_the_same_error_in_the_hole():
-    # 24x24 image, central hole [6:18]; with the default overlap=4 the predicted region is
-    # [2:22], its 4-pixel border weighted 10 (train.lua: overlapPred=4, overlapL2Weight = 10).
-    masks = masks_lib.central_square(1, (24, 24)).numpy()
-    images = np.zeros((1, 24, 24, 1), np.float32)
-
-    def cost(y, x):
-        predictions = images.copy()
-        predictions[0, y, x, 0] = 0.5
-        return float(masked_reconstruction_loss(images, predictions, masks)[0])
-
-    interior = cost(12, 12)
-    np.testing.assert_allclose(interior, 0.25 / 400, rtol=1e-6, atol=0)  # 20 x 20 region
-    for y, x in [(2, 2), (5, 12), (12, 21), (21, 21)]:  # border, 1 to 4 pixels from the hole
-        np.testing.assert_allclose(cost(y, x) / interior, 10.0, rtol=1e-6, atol=0)
-    for y, x in [(6, 6), (17, 10)]:  # hole pixels next to the border weigh 1
-        np.testing.assert_allclose(cost(y, x) / interior, 1.0, rtol=1e-6, atol=0)
-    for y, x in [(1, 1), (0, 12), (22, 12)]:  # 5+ pixels away: not predicted
-        assert cost(y, x) == 0.0
-
-
-def test_overlap_border_is_the_hole_grown_by_the_width():
-    masks = masks_lib.random_blocks(3, (10, 10), seed=[3, 4]).numpy()
-    for width in (0, 1, 3):
-        np.testing.assert_array_equal(
-            masks_lib.overlap_border(masks, width).numpy(), _numpy_border(masks, width)
-        )
-
-
-def test_adversarial_losses():
-    logits = np.array([[0.0], [2.0]], np.float32)
-    # -log sigmoid(0) = log 2; -log(1 - sigmoid(0)) = log 2.
-    testing.run_loss_test(
-        discriminator_loss,
-        {"real_logits": logits[:1], "fake_logits": logits[:1]},
-        expected=2 * np.log(2.0),
-    )
-    sigmoid = 1 / (1 + np.exp(-logits))
-    testing.run_loss_test(
-        generator_adversarial_loss,
-        {"fake_logits": logits},
-        reference_fn=lambda fake_logits: -np.log(1 / (1 + np.exp(-fake_logits)))[:, 0],
-        expected=np.mean(-np.log(sigmoid)),
-    )
-    testing.run_loss_test(
-        discriminator_loss,
-        {"real_logits": logits, "fake_logits": -logits},
-        reference_fn=lambda real_logits, fake_logits: (
-            -(np.log(1 / (1 + np.exp(-real_logits))) + np.log(1 - 1 / (1 + np.exp(-fake_logits))))[
-                :, 0
-            ]
-        ),
-    )
-
-
 # ---------------------------------------------------------------- context encoder specifics
 def _softplus(x):
     return np.log1p(np.exp(x))
+
+
+def _border(masks, width):
+    # pretext.masks.overlap_border is checked against a brute-force border in its own tests.
+    return masks_lib.overlap_border(masks, width).numpy()
 
 
 def test_loss_is_the_weighted_sum_with_the_mean_fill_and_the_central_region_judged():
@@ -221,7 +118,7 @@ def test_loss_is_the_weighted_sum_with_the_mean_fill_and_the_central_region_judg
     context = x * b + (1 - b) * IMAGENET_MEAN_GREY
     np.testing.assert_allclose(context[:, 4:12, 4:12], IMAGENET_MEAN_GREY, rtol=1e-6, atol=0)
     predictions = model.decoder(model.encoder(context)).numpy()
-    weights = (1 - b) + 10 * _numpy_border(b, 2)
+    weights = (1 - b) + 10 * _border(b, 2)
     reconstruction = np.mean(np.sum(weights * (x - predictions) ** 2, (1, 2, 3)) / 144)
     fake = model.discriminator(predictions[:, 2:14, 2:14]).numpy()[:, 0]
     real = model.discriminator(x[:, 2:14, 2:14]).numpy()[:, 0]
@@ -250,13 +147,14 @@ def test_random_masks_discriminator_judges_the_predicted_region_only():
     model.discriminator.call = lambda inputs, *a, **k: seen.append(inputs) or call(inputs, *a, **k)
     terms, _ = model.compute_ssl_loss((tf.constant(x),), training=False)
     del model.discriminator.call
-    region = (1 - b) + _numpy_border(b, 1)
+    region = (1 - b) + _border(b, 1)
     assert 0 < region.mean() < 1
     predictions = model.decoder(model.encoder(model.make_context(x, b))).numpy()
     fake, real = region * predictions, region * x
-    np.testing.assert_allclose(seen[0].numpy(), fake, rtol=1e-5, atol=1e-6)  # generator term
-    np.testing.assert_allclose(seen[1].numpy(), real, rtol=1e-5, atol=1e-6)  # critic: real
-    np.testing.assert_allclose(seen[2].numpy(), fake, rtol=1e-5, atol=1e-6)  # critic: fake
+    np.testing.assert_allclose(seen[0].numpy(), real, rtol=1e-5, atol=1e-6)  # critic: real
+    np.testing.assert_allclose(seen[1].numpy(), fake, rtol=1e-5, atol=1e-6)  # critic: fake
+    np.testing.assert_allclose(seen[2].numpy(), fake, rtol=1e-5, atol=1e-6)  # generator term
+    assert len(seen) == 3
     fake_logits = model.discriminator(fake).numpy()[:, 0]
     real_logits = model.discriminator(real).numpy()[:, 0]
     critic = np.mean(_softplus(-real_logits) + _softplus(fake_logits))
@@ -312,10 +210,13 @@ def test_discriminator_steps_first_and_generator_uses_the_updated_discriminator(
     images = make_data(steps=1)["views"][0]
     masks = model.make_masks(GLOBAL_BATCH, step_seed(model, model.mask_seed, True))
     x = tf.constant(images)
-    _, real, fake, _ = model._generator_terms(x, masks, True)
+    predictions, _ = model.inpaint(x, masks, True)
+    real = masks_lib.predicted_region(x, masks, model.mask, model.overlap)
+    fake = masks_lib.predicted_region(predictions, masks, model.mask, model.overlap)
     variables = model.discriminator.trainable_variables
     with tf.GradientTape() as tape:
-        critic = model._discriminator_loss(real, fake, True)
+        logits = [model.discriminator(r, training=True) for r in (real, fake)]
+        critic = tf.reduce_mean(discriminator_loss(*logits))
     expected = [
         v.numpy() - 0.01 * g.numpy() for v, g in zip(variables, tape.gradient(critic, variables))
     ]

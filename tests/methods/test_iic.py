@@ -1,4 +1,3 @@
-import importlib.util
 import math
 import pathlib
 
@@ -7,10 +6,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_ssl import backbones, experiment, methods, testing
+from keras_ssl import backbones, experiment, testing
 from keras_ssl.augment import presets
 from keras_ssl.callbacks import ClusteringProbe
-from keras_ssl.datasets import fashion_mnist
 from keras_ssl.datasets.pipeline import make_ssl_dataset
 from keras_ssl.evaluation.clustering import clustering_accuracy
 from keras_ssl.losses.mutual_information import iic_loss
@@ -43,33 +41,22 @@ def state(model):
 
 
 # ------------------------------------------------------------------------------ battery
-def test_fit_updates_weights():
-    history = testing.check_fit_updates(make_model, make_data(), GLOBAL_BATCH)
-    assert set(history) == {"loss", "iic", "overclustering", "probe_loss", "probe_accuracy"}
-    for values in (history["iic"], history["overclustering"]):
-        assert all(-math.log(5) <= v <= 1e-6 for v in values)
+class TestBattery(testing.MethodBattery):
+    # Replicas: the joint distribution is summed over replicas (all-reduce) before the loss,
+    # so every replica holds the global-batch loss; BatchNorm is synchronised. The running
+    # sub-head losses (state) are global values, the same on every replica.
+    make_model = staticmethod(make_model)
+    make_data = staticmethod(make_data)
+    global_batch = GLOBAL_BATCH
+    state_fn = staticmethod(state)
 
+    def check_history(self, history):
+        assert set(history) == {"loss", "iic", "overclustering", "probe_loss", "probe_accuracy"}
+        for values in (history["iic"], history["overclustering"]):
+            assert all(-math.log(5) <= v <= 1e-6 for v in values)
 
-def test_two_replicas_equal_one():
-    # The joint distribution is summed over replicas (all-reduce) before the loss, so every
-    # replica holds the global-batch loss; BatchNorm is synchronised. The running sub-head
-    # losses are global values, the same on every replica.
-    testing.check_replica_equivalence(make_model, make_data(), GLOBAL_BATCH, state_fn=state)
-
-
-def test_xla_step_matches_plain_step():
-    testing.check_xla_step(make_model, make_data(), GLOBAL_BATCH)
-
-
-def test_keras_round_trip(tmp_path):
-    restored = testing.check_save_load(
-        make_model, make_data(), GLOBAL_BATCH, tmp_path, state_fn=state
-    )
-    assert isinstance(restored, IIC) and restored.overclustering_clusters == 5
-
-
-def test_export_serves_in_fresh_process(tmp_path):
-    testing.check_export(make_model, make_data(steps=1), GLOBAL_BATCH, tmp_path)
+    def check_restored(self, restored):
+        assert isinstance(restored, IIC) and restored.overclustering_clusters == 5
 
 
 # --------------------------------------------------------------------------- IIC specifics
@@ -221,29 +208,13 @@ def test_clustering_probe_rejects_models_without_predict_clusters():
         )
 
 
-def test_trains_from_its_config(tmp_path, monkeypatch):
-    monkeypatch.setitem(methods.REGISTRY, "iic", IIC)
-    spec = importlib.util.spec_from_file_location(CONFIG.stem, CONFIG)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    config = module.get_config()
+def test_config_is_the_recipe():
+    # Training from the config is tests/methods/test_configs.py; this checks its choices reach
+    # the model that experiment.build_model makes from it.
+    config = testing.load_config(CONFIG)
     assert config.method == "iic" and config.optimizer.name == "adam"
-    config.data.data_dir = str(fashion_mnist.EMBEDDED_DIR)
-    config.data.train_examples = 256
-    config.data.probe_train_examples = 200
-    config.data.probe_test_examples = 50
-    config.backbone_kwargs = {"widths": (4, 8)}
-    config.batch_size = 64
-    config.epochs = 1
-    config.precision = "float32"
-    config.probes.linear_epochs = 1
-    config.probes.collapse_every_epochs = 0
-    config.export = False
-    model, history = experiment.train(config, str(tmp_path), verbose=0)
+    model = experiment.build_model(testing.shrink_config(config), (28, 28, 1))
     assert isinstance(model, IIC) and model.overclustering_clusters == 50
-    assert -math.log(10) <= history["iic"][0] <= 0
-    assert 0 <= history["knn_accuracy"][0] <= 1
-    assert 0.1 <= history["clustering_accuracy"][-1] <= 1  # ClusteringProbe: at least chance
     assert model.predict_clusters(np.zeros((3, 28, 28, 1), np.uint8)).shape == (3,)
 
 
@@ -272,8 +243,3 @@ def test_three_views_are_rejected():
     views = (tf.zeros((2, 8, 8, 1)),) * 3
     with pytest.raises(ValueError, match="exactly 2 views per image .* received 3"):
         model.compute_ssl_loss(views, training=False)
-
-
-@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
-def test_mixed_precision_step_is_close_to_float32(policy):
-    testing.check_mixed_precision(make_model, make_data(steps=1), GLOBAL_BATCH, policy)

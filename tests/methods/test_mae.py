@@ -9,8 +9,8 @@ import tensorflow as tf
 from keras_ssl import backbones, experiment, methods, testing
 from keras_ssl.backbones.vit import ViT, ViTParts
 from keras_ssl.datasets import fashion_mnist
-from keras_ssl.layers.patch_masking import patchify, sincos_position_embedding
-from keras_ssl.losses.masked_patches import MaskedPatchLoss, masked_patch_loss, normalize_patches
+from keras_ssl.layers.patch_masking import patchify
+from keras_ssl.losses.masked_patches import masked_patch_loss
 from keras_ssl.methods.mae import MAE
 from keras_ssl.methods.step_random import step_seed
 
@@ -81,89 +81,6 @@ def test_export_serves_in_fresh_process(tmp_path):
 @pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
 def test_mixed_precision_step_is_close_to_float32(policy):
     testing.check_mixed_precision(make_model, make_data(steps=1), GLOBAL_BATCH, policy)
-
-
-# -------------------------------------------------------------------------------- loss
-def _reference_loss(target_patches, predicted_patches, mask, norm_pix=True, epsilon=1e-6):
-    """MAE Sec. 3: MSE per masked patch against targets normalised by the patch's mean and
-    (unbiased) variance, averaged over the masked patches of each image."""
-    target = np.asarray(target_patches, np.float64)
-    if norm_pix:
-        mean = target.mean(-1, keepdims=True)
-        variance = target.var(-1, ddof=1, keepdims=True)
-        target = (target - mean) / np.sqrt(variance + epsilon)
-    errors = ((np.asarray(predicted_patches) - target) ** 2).mean(-1)
-    return (errors * mask).sum(-1) / mask.sum(-1)
-
-
-def test_masked_patch_loss_hand_value():
-    target = np.array([[[1.0, 3.0], [5.0, 5.0]]], np.float32)
-    predicted = np.zeros((1, 2, 2), np.float32)
-    # Patch 0 masked: normalised target (-1, 1)/sqrt(2 + 1e-6) -> MSE 1 / (2 + 1e-6).
-    testing.run_loss_test(
-        masked_patch_loss,
-        {"target_patches": target, "predicted_patches": predicted, "mask": np.array([[1.0, 0.0]])},
-        expected=1 / (2 + 1e-6),
-    )
-    # Raw pixels, patch 1 masked: (25 + 25) / 2.
-    testing.run_loss_test(
-        masked_patch_loss,
-        {
-            "target_patches": target,
-            "predicted_patches": predicted,
-            "mask": np.array([[0.0, 1.0]]),
-            "norm_pix": False,
-        },
-        expected=25.0,
-    )
-
-
-def test_masked_patch_loss_matches_a_numpy_reference():
-    rng = np.random.default_rng(0)
-    mask = np.zeros((4, 10), np.float32)
-    for row in mask:
-        row[rng.permutation(10)[:7]] = 1.0
-    inputs = {
-        "target_patches": rng.random((4, 10, 12)).astype(np.float32),
-        "predicted_patches": rng.normal(size=(4, 10, 12)).astype(np.float32),
-        "mask": mask,
-    }
-    testing.run_loss_test(masked_patch_loss, inputs, reference_fn=_reference_loss)
-    testing.run_loss_test(
-        masked_patch_loss, {**inputs, "norm_pix": False}, reference_fn=_reference_loss
-    )
-    full = {**inputs, "mask": np.ones((4, 10), np.float32)}
-    testing.run_loss_test(
-        masked_patch_loss, full, reference_fn=_reference_loss, loss_object=MaskedPatchLoss()
-    )
-
-
-def test_visible_patches_carry_no_loss():
-    rng = np.random.default_rng(1)
-    target = rng.random((2, 6, 4)).astype(np.float32)
-    predicted = rng.random((2, 6, 4)).astype(np.float32)
-    mask = np.array([[1, 1, 1, 0, 0, 0], [0, 1, 0, 1, 0, 1]], np.float32)
-    changed = predicted.copy()
-    changed[mask == 0] += 100.0
-    np.testing.assert_array_equal(
-        masked_patch_loss(target, changed, mask).numpy(),
-        masked_patch_loss(target, predicted, mask).numpy(),
-    )
-    normalised = normalize_patches(target).numpy()
-    np.testing.assert_allclose(normalised.mean(-1), 0.0, atol=1e-6, rtol=0)
-    np.testing.assert_allclose(normalised.var(-1, ddof=1), 1.0, atol=1e-4, rtol=1e-4)
-
-
-def test_loss_wrapper_takes_the_mask():
-    rng = np.random.default_rng(2)
-    target, predicted = rng.random((3, 5, 4)), rng.random((3, 5, 4))
-    mask = (rng.random((3, 5)) > 0.5).astype(np.float32)
-    mask[:, 0] = 1.0
-    loss = MaskedPatchLoss(norm_pix=False)
-    value = loss({"patches": target, "mask": mask}, predicted)
-    expected = _reference_loss(target, predicted, mask, norm_pix=False).mean()
-    np.testing.assert_allclose(float(value), expected, rtol=1e-5, atol=1e-6)
-    assert MaskedPatchLoss.from_config(loss.get_config()).get_config() == loss.get_config()
 
 
 # ---------------------------------------------------------------------- MAE specifics
@@ -251,41 +168,12 @@ def test_loss_is_the_masked_normalised_mse_of_the_decoders_predictions():
     )
     encoded = model.encode_visible(images, ids_keep, False)
     predictions = model.decoder(encoded, ids_restore).numpy()
-    expected = _reference_loss(patchify(images, 2).numpy(), predictions, mask.numpy()).mean()
+    # masked_patch_loss is checked against NumPy in tests/losses/test_masked_patches.py.
+    expected = masked_patch_loss(patchify(images, 2), predictions, mask).numpy().mean()
     np.testing.assert_allclose(float(terms["loss"]), expected, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(features.numpy(), encoded[:, 0].numpy(), rtol=1e-6, atol=1e-6)
     with pytest.raises(ValueError, match="MAE uses exactly 1 view"):
         model.compute_ssl_loss((images, images), training=False)
-
-
-def test_decoder_puts_the_mask_token_and_sincos_positions_at_masked_patches():
-    keras.utils.set_random_seed(0)
-    model = make_model(probe_classes=None)
-    decoder = model.decoder
-    np.testing.assert_allclose(
-        decoder.positions[0], sincos_position_embedding(8, (4, 4)), rtol=0, atol=0
-    )
-    seen = []
-    call = decoder.body.call
-    decoder.body.call = lambda inputs, *a, **k: seen.append(inputs) or call(inputs, *a, **k)
-    images = tf.constant(make_data(steps=1)["views"][0])
-    ids_keep, mask, ids_restore = model.make_masks(GLOBAL_BATCH, tf.constant([3, 4]))
-    encoded = model.encode_visible(images, ids_keep, False)
-    decoder(encoded, ids_restore)
-    del decoder.body.call
-    tokens = seen[0].numpy() - decoder.positions
-    embedded = decoder.embedding(encoded).numpy()
-    np.testing.assert_allclose(tokens[:, 0], embedded[:, 0], rtol=1e-5, atol=1e-6)
-    masked = mask.numpy().astype(bool)
-    mask_token = decoder.mask_token.numpy()[0, 0]
-    np.testing.assert_allclose(
-        tokens[:, 1:][masked], np.tile(mask_token, (masked.sum(), 1)), rtol=1e-5, atol=1e-6
-    )
-    for row in range(GLOBAL_BATCH):  # visible patch ids_keep[i] holds encoded token 1 + i
-        for i, patch in enumerate(ids_keep.numpy()[row]):
-            np.testing.assert_allclose(
-                tokens[row, 1 + patch], embedded[row, 1 + i], rtol=1e-5, atol=1e-6
-            )
 
 
 def test_probe_features_are_the_full_unmasked_encoder():
@@ -309,7 +197,7 @@ def test_reconstruct_keeps_visible_pixels_and_error_is_the_eval_loss():
     np.testing.assert_allclose(pasted * (1 - masks), predictions * (1 - masks), atol=1e-6)
     error = model.reconstruction_error(images, batch_size=GLOBAL_BATCH, seed=0)
     predicted, mask, _ = model.predict_patches(tf.constant(images), tf.constant([0, 0]), False)
-    expected = _reference_loss(patchify(images, 2).numpy(), predicted.numpy(), mask.numpy())
+    expected = masked_patch_loss(patchify(images, 2), predicted, mask).numpy()
     np.testing.assert_allclose(error, expected.mean(), rtol=1e-5, atol=1e-6)
 
 

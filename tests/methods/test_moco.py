@@ -19,7 +19,8 @@ from keras_ssl.augment import (
 )
 from keras_ssl.datasets import fashion_mnist
 from keras_ssl.datasets.pipeline import make_ssl_dataset
-from keras_ssl.methods.moco import MoCo, shuffle_permutation
+from keras_ssl.methods.moco import MoCo
+from keras_ssl.methods.shuffle_bn import shuffle_permutation
 
 GLOBAL_BATCH = 8
 QUEUE = 24  # three global batches: the third step fills it, the fourth replaces the oldest
@@ -219,25 +220,6 @@ def test_symmetric_loss_averages_both_directions_and_enqueues_both_key_views():
     np.testing.assert_allclose(logs["loss"], expected.mean(), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(numpy(model.queue.keys)[:16], np.concatenate([k1, k2]), atol=1e-6)
     assert int(numpy(model.queue.pointer)) == 16
-
-
-def test_shuffle_permutation_is_a_shared_bijection_that_unshuffle_inverts():
-    for step in range(5):
-        permutation = shuffle_permutation(16, step).numpy()
-        np.testing.assert_array_equal(np.sort(permutation), np.arange(16))
-        x = np.random.default_rng(step).random((16, 3))
-        shuffled = tf.gather(x, permutation)
-        np.testing.assert_array_equal(tf.gather(shuffled, tf.argsort(permutation)), x)
-    assert not np.array_equal(shuffle_permutation(16, 0), shuffle_permutation(16, 1))
-    # The XLA-compiled step draws the permutation of the plain step.
-    compiled = tf.function(lambda step: shuffle_permutation(16, step), jit_compile=True)
-    np.testing.assert_array_equal(compiled(tf.constant(4, tf.int64)), shuffle_permutation(16, 4))
-    # Every replica draws the same permutation without communicating.
-    strategy = testing.two_replica_strategy()
-    per_replica = strategy.run(tf.function(lambda: shuffle_permutation(16, 3)))
-    first, second = (v.numpy() for v in strategy.experimental_local_results(per_replica))
-    np.testing.assert_array_equal(first, second)
-    np.testing.assert_array_equal(first, shuffle_permutation(16, 3))
 
 
 def test_resuming_from_a_checkpoint_continues_the_same_queue(tmp_path):

@@ -1,6 +1,4 @@
 import copy
-import importlib.util
-import os
 import pathlib
 
 import keras
@@ -10,7 +8,6 @@ import tensorflow as tf
 
 from keras_ssl import backbones, experiment, testing
 from keras_ssl.augment import MultiViewAugmenter, presets
-from keras_ssl.datasets import fashion_mnist
 from keras_ssl.datasets.pipeline import make_ssl_dataset
 from keras_ssl.losses.nearest_neighbour import nearest_neighbours, nnclr_loss
 from keras_ssl.methods import NNCLR, REGISTRY
@@ -88,18 +85,33 @@ def expected_step(twin, views, support):
 
 
 # --------------------------------------------------------------------------------- battery
-def test_fit_updates_weights():
-    testing.check_fit_updates(make_model, make_data(), GLOBAL_BATCH)
+def make_wrapping_data(steps=4):
+    """Four global batches by default: the third fills the support set, the fourth wraps it."""
+    return make_data(steps)
+
+
+class TestBattery(testing.MethodBattery):
+    make_model = staticmethod(make_model)
+    # Four steps (not two) so the replica check compares a support set that filled and wrapped.
+    make_data = staticmethod(make_wrapping_data)
+    global_batch = GLOBAL_BATCH
+    state_fn = staticmethod(support_state)
+    # The battery's replica check runs in float32, where the same run differs by up to 4e-5 in
+    # the weights: not a distribution error but float32 rounding of the cross-replica sums
+    # (Keras' synchronised BatchNorm takes E[x^2] - E[x]^2, whose cancellation the 5 BatchNorm
+    # layers of encoder, projector and predictor and the temperature 0.1 amplify). The next
+    # test runs it in float64 at the default tolerances.
+    replica_tolerance = {"atol": 2e-4, "rtol": 1e-3}
+
+    def check_restored(self, restored):
+        assert isinstance(restored, NNCLR)  # and support_state restored (state_fn)
 
 
 def test_two_replicas_equal_one_including_the_support_set():
     # In float64 (the support set and the loss stay float32) the default tolerances hold with
     # room to spare: measured 4e-7 after 4 steps. In float32 the same run differs by up to 4e-5
-    # in the weights (next test): not a distribution error but float32 rounding of the
-    # cross-replica sums (Keras' synchronised BatchNorm takes E[x^2] - E[x]^2, whose
-    # cancellation the 5 BatchNorm layers of encoder, projector and predictor and the
-    # temperature 0.1 amplify). float64 shrinks the rounding, so any real mismatch (negatives,
-    # label offsets, enqueue order) would still show.
+    # in the weights (the battery's check, at a wider tolerance). float64 shrinks the rounding,
+    # so any real mismatch (negatives, label offsets, enqueue order) would still show.
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy("float64")
     try:
@@ -108,35 +120,6 @@ def test_two_replicas_equal_one_including_the_support_set():
         )
     finally:
         keras.config.set_dtype_policy(previous)
-
-
-def test_two_replicas_equal_one_in_float32_up_to_rounding():
-    # See the previous test: float32 rounding amplified by the step, measured up to 4e-5.
-    testing.check_replica_equivalence(
-        make_model,
-        make_data(steps=4),
-        GLOBAL_BATCH,
-        state_fn=support_state,
-        atol=2e-4,
-        rtol=1e-3,
-    )
-
-
-def test_xla_step_matches_plain_step():
-    testing.check_xla_step(make_model, make_data(), GLOBAL_BATCH)
-
-
-def test_keras_round_trip_restores_the_support_set(tmp_path):
-    testing.check_save_load(make_model, make_data(), GLOBAL_BATCH, tmp_path, state_fn=support_state)
-
-
-def test_export_serves_in_fresh_process(tmp_path):
-    testing.check_export(make_model, make_data(steps=1), GLOBAL_BATCH, tmp_path)
-
-
-@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
-def test_mixed_precision_step_is_close_to_float32(policy):
-    testing.check_mixed_precision(make_model, make_data(steps=1), GLOBAL_BATCH, policy)
 
 
 # ------------------------------------------------------------------------------ the loss
@@ -209,6 +192,8 @@ def test_loss_uses_neighbours_from_the_support_set_and_the_set_is_a_ring_of_view
             np.testing.assert_allclose(support[:16], np.concatenate(enqueued), atol=1e-5)
             np.testing.assert_array_equal(support[16:], initial[16:])
             assert int(numpy(model.support_set.pointer)) == 16
+        if step == 2:  # three steps of 8 fill the 24 entries exactly: the pointer wraps to 0
+            assert int(numpy(model.support_set.pointer)) == 0
     # Step 3 filled the support set (the pointer wrapped to 0), step 4 replaced the oldest.
     np.testing.assert_allclose(support[:8], enqueued[3], atol=1e-5)
     np.testing.assert_allclose(support[8:], np.concatenate(enqueued[1:3]), atol=1e-5)
@@ -354,38 +339,13 @@ def test_trains_from_the_input_pipeline_and_learns():
     assert np.mean(loss[-2:]) < np.mean(loss[1:3]) - 0.2, loss
 
 
-def test_trains_from_its_config(tmp_path):
-    spec = importlib.util.spec_from_file_location(CONFIG_PATH.stem, CONFIG_PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    config = module.get_config()
+def test_config_is_the_recipe():
+    # Training from the config is tests/methods/test_configs.py; this checks its choices reach
+    # the model that experiment.build_model makes from it.
+    config = testing.load_config(CONFIG_PATH)
     assert config.method == "nnclr" and config.augment.preset == "simclr"
     assert config.method_kwargs["queue_size"] % config.batch_size == 0
     assert config.optimizer.name == "adamw"
-    config.data.data_dir = str(fashion_mnist.EMBEDDED_DIR)
-    config.data.train_examples = 256
-    config.data.probe_train_examples = 300
-    config.data.probe_test_examples = 100
-    config.backbone_kwargs = {"widths": (4, 8)}
-    config.method_kwargs.queue_size = 256
-    config.method_kwargs.projection_hidden_dim = 16
-    config.method_kwargs.projection_dim = 8
-    config.method_kwargs.prediction_hidden_dim = 16
-    config.batch_size = 64
-    config.epochs = 1
-    config.train_steps = 0
-    config.precision = "float32"
-    config.time_budget_minutes = None
-    config.probes.linear_epochs = 1
-    config.probes.knn_every_epochs = 0
-    config.probes.collapse_every_epochs = 0
-    config.export = False  # export is checked by the battery
-    model, history = experiment.train(config, str(tmp_path), verbose=0)
-    assert isinstance(model, NNCLR) and model.queue_size == 256
-    assert np.isfinite(history["loss"][0]) and 0 <= history["linear_accuracy"][0] <= 1
-    # 4 steps of 64 projections filled the 256-entry support set exactly once.
-    assert int(numpy(model.support_set.pointer)) == 0
-    restored = keras.saving.load_model(os.path.join(tmp_path, "model.keras"))
-    assert isinstance(restored, NNCLR)
-    for key, value in support_state(model).items():
-        np.testing.assert_array_equal(support_state(restored)[key], value, err_msg=key)
+    model = experiment.build_model(testing.shrink_config(config), (28, 28, 1))
+    assert isinstance(model, NNCLR) and model.queue_size == config.method_kwargs.queue_size
+    assert model.temperature == 0.1

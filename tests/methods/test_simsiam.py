@@ -1,4 +1,3 @@
-import importlib.util
 import pathlib
 
 import keras
@@ -8,7 +7,6 @@ import tensorflow as tf
 
 from keras_ssl import backbones, experiment, testing
 from keras_ssl.augment import presets
-from keras_ssl.datasets import fashion_mnist
 from keras_ssl.datasets.pipeline import make_ssl_dataset
 from keras_ssl.methods.simsiam import SimSiam
 
@@ -37,28 +35,20 @@ def make_data(steps=2, seed=0):
 
 
 # ------------------------------------------------------------------------------ battery
-def test_fit_updates_weights():
-    history = testing.check_fit_updates(make_model, make_data(), GLOBAL_BATCH)
-    assert set(history) == {"loss", "probe_loss", "probe_accuracy"}
+class TestBattery(testing.MethodBattery):
+    # Replicas: no batch-level loss term, so each replica's mean over its examples, scaled by
+    # 1/replicas and summed, is the global mean; synchronized BatchNorm makes the statistics
+    # global.
+    make_model = staticmethod(make_model)
+    make_data = staticmethod(make_data)
+    global_batch = GLOBAL_BATCH
 
+    def check_history(self, history):
+        assert set(history) == {"loss", "probe_loss", "probe_accuracy"}
+        assert all(-1 <= v <= 1 for v in history["loss"])  # a negative cosine similarity
 
-def test_two_replicas_equal_one():
-    # No batch-level loss term: each replica's mean over its examples, scaled by 1/replicas and
-    # summed, is the global mean; synchronized BatchNorm makes the statistics global.
-    testing.check_replica_equivalence(make_model, make_data(), GLOBAL_BATCH)
-
-
-def test_xla_step_matches_plain_step():
-    testing.check_xla_step(make_model, make_data(), GLOBAL_BATCH)
-
-
-def test_keras_round_trip(tmp_path):
-    restored = testing.check_save_load(make_model, make_data(), GLOBAL_BATCH, tmp_path)
-    assert isinstance(restored, SimSiam) and restored.projection_layers == 2
-
-
-def test_export_serves_in_fresh_process(tmp_path):
-    testing.check_export(make_model, make_data(steps=1), GLOBAL_BATCH, tmp_path)
+    def check_restored(self, restored):
+        assert isinstance(restored, SimSiam) and restored.projection_layers == 2
 
 
 # ----------------------------------------------------------------------- SimSiam specifics
@@ -133,30 +123,13 @@ def test_trains_from_the_input_pipeline_and_learns():
     assert history[-1] < history[0] - 0.2
 
 
-def test_trains_from_its_config(tmp_path):
-    spec = importlib.util.spec_from_file_location(CONFIG.stem, CONFIG)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    config = module.get_config()
+def test_config_is_the_recipe():
+    # Training from the config is tests/methods/test_configs.py; this checks its choices reach
+    # the model that experiment.build_model makes from it.
+    config = testing.load_config(CONFIG)
     assert config.method == "simsiam" and config.optimizer.name == "sgd"
-    config.data.data_dir = str(fashion_mnist.EMBEDDED_DIR)
-    config.data.train_examples = 128
-    config.data.probe_train_examples = 200
-    config.data.probe_test_examples = 50
-    config.backbone_kwargs = {"widths": (4, 8)}
-    config.method_kwargs.projection_hidden_dim = 16
-    config.method_kwargs.projection_dim = 16
-    config.method_kwargs.prediction_hidden_dim = 8
-    config.batch_size = 64
-    config.epochs = 1
-    config.precision = "float32"
-    config.probes.linear_epochs = 1
-    config.probes.collapse_every_epochs = 0
-    config.export = False
-    model, history = experiment.train(config, str(tmp_path), verbose=0)
+    model = experiment.build_model(testing.shrink_config(config), (28, 28, 1))
     assert isinstance(model, SimSiam) and model.projection_layers == 2
-    assert np.isfinite(history["loss"][0]) and -1 <= history["loss"][0] <= 1
-    assert 0 <= history["knn_accuracy"][0] <= 1
 
 
 @pytest.mark.parametrize(
@@ -177,8 +150,3 @@ def test_three_views_are_rejected():
     views = (tf.zeros((2, 8, 8, 1)),) * 3
     with pytest.raises(ValueError, match="exactly 2 views"):
         model.compute_ssl_loss(views, training=False)
-
-
-@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
-def test_mixed_precision_step_is_close_to_float32(policy):
-    testing.check_mixed_precision(make_model, make_data(steps=1), GLOBAL_BATCH, policy)

@@ -9,7 +9,7 @@ import tensorflow as tf
 from keras_ssl import backbones, experiment, methods, testing
 from keras_ssl.datasets import sample_photos
 from keras_ssl.datasets.pipeline import make_ssl_dataset
-from keras_ssl.methods.split_brain import SplitBrain, lightness_bins, quantize_lightness
+from keras_ssl.methods.split_brain import SplitBrain
 from keras_ssl.pretext import color
 
 GLOBAL_BATCH = 8
@@ -73,20 +73,6 @@ def test_mixed_precision_step_is_close_to_float32(policy):
 
 
 # ------------------------------------------------------------------------ paper behaviour
-def test_lightness_bins_and_quantisation():
-    centres = lightness_bins()
-    assert centres.shape == (50, 1)
-    np.testing.assert_allclose(centres[:3, 0], [1.0, 3.0, 5.0], rtol=1e-6, atol=1e-6)
-    np.testing.assert_allclose(centres[-1, 0], 99.0, rtol=1e-6, atol=1e-6)
-    values = [-3.0, 0.0, 1.99, 2.0, 50.0, 99.9, 100.0, 105.0]
-    np.testing.assert_array_equal(quantize_lightness(values), [0, 0, 0, 1, 25, 49, 49, 49])
-    # The index is the nearest centre's (within the range; random values avoid the ties).
-    inside = np.random.default_rng(0).uniform(0, 100, 500)
-    nearest = np.argmin(np.abs(inside[:, None] - centres[None, :, 0]), axis=1)
-    np.testing.assert_array_equal(quantize_lightness(inside), nearest)
-    np.testing.assert_array_equal(quantize_lightness([10.0, 60.0], num_bins=4), [0, 2])
-
-
 def numpy_cross_entropy(labels, logits):
     log_softmax = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
     return -np.take_along_axis(log_softmax, labels[..., None], -1)[..., 0]
@@ -179,7 +165,7 @@ def test_colorize_and_predict_lightness_decode_with_the_annealed_mean():
     expected = color.lab_to_rgb(np.concatenate([lab[..., :1], ab], -1)).numpy()
     np.testing.assert_allclose(model.colorize(rgb), expected, atol=1e-5)
     probabilities = tf.nn.softmax(l_logits / 0.2).numpy()
-    lightness = (probabilities * lightness_bins()[:, 0]).sum(-1, keepdims=True) / 100.0
+    lightness = (probabilities * color.lightness_bins()[:, 0]).sum(-1, keepdims=True) / 100.0
     np.testing.assert_allclose(model.predict_lightness(rgb, 0.2), lightness, atol=1e-5)
     uint8 = np.round(rgb * 255).astype(np.uint8)
     assert model.predict_lightness(uint8).shape == (2, 8, 8, 1)

@@ -1,4 +1,3 @@
-import importlib.util
 import math
 import pathlib
 
@@ -7,8 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_ssl import backbones, experiment, methods, testing
-from keras_ssl.datasets import fashion_mnist
+from keras_ssl import backbones, experiment, testing
 from keras_ssl.losses import ReconstructionNLL, gaussian_kl, reconstruction_nll
 from keras_ssl.methods.step_random import draw_noise, global_batch_noise
 from keras_ssl.methods.vae import VAE
@@ -43,30 +41,21 @@ def vae_state(model):
 
 
 # ------------------------------------------------------------------------------ battery
-def test_fit_updates_weights():
-    history = testing.check_fit_updates(make_model, make_data(), GLOBAL_BATCH)
-    assert set(history) == {"loss", "reconstruction", "kl", "probe_loss", "probe_accuracy"}
+class TestBattery(testing.MethodBattery):
+    # Replicas: per-example terms averaged per replica (replica mean = global mean);
+    # synchronized BN in the backbone and decoder; eps drawn for the global batch and sliced
+    # per replica. The export serves mu (the representation).
+    make_model = staticmethod(make_model)
+    make_data = staticmethod(make_data)
+    global_batch = GLOBAL_BATCH
+    state_fn = staticmethod(vae_state)
 
+    def check_history(self, history):
+        assert set(history) == {"loss", "reconstruction", "kl", "probe_loss", "probe_accuracy"}
+        assert all(v >= 0 for v in history["kl"])
 
-def test_two_replicas_equal_one():
-    # Per-example terms averaged per replica (replica mean = global mean); synchronized BN in
-    # the backbone and decoder; eps drawn for the global batch and sliced per replica.
-    testing.check_replica_equivalence(make_model, make_data(), GLOBAL_BATCH, state_fn=vae_state)
-
-
-def test_xla_step_matches_plain_step():
-    testing.check_xla_step(make_model, make_data(), GLOBAL_BATCH)
-
-
-def test_keras_round_trip(tmp_path):
-    restored = testing.check_save_load(
-        make_model, make_data(), GLOBAL_BATCH, tmp_path, state_fn=vae_state
-    )
-    assert isinstance(restored, VAE) and restored.latent_dim == 4 and restored.seed == 3
-
-
-def test_export_serves_mu_in_fresh_process(tmp_path):
-    testing.check_export(make_model, make_data(steps=1), GLOBAL_BATCH, tmp_path)
+    def check_restored(self, restored):
+        assert isinstance(restored, VAE) and restored.latent_dim == 4 and restored.seed == 3
 
 
 # ------------------------------------------------------------------------------- losses
@@ -262,30 +251,13 @@ def test_trains_and_the_elbo_improves():
     assert history[-1] < history[0] - 2.0  # nats per 64-pixel image
 
 
-def test_trains_from_its_config(tmp_path, monkeypatch):
-    monkeypatch.setitem(methods.REGISTRY, "vae", VAE)
-    spec = importlib.util.spec_from_file_location(CONFIG.stem, CONFIG)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    config = module.get_config()
+def test_config_is_the_recipe():
+    # Training from the config is tests/methods/test_configs.py; this checks its choices reach
+    # the model that experiment.build_model makes from it.
+    config = testing.load_config(CONFIG)
     assert config.method == "vae" and config.augment.preset == "identity"
-    config.data.data_dir = str(fashion_mnist.EMBEDDED_DIR)
-    config.data.train_examples = 256
-    config.data.probe_train_examples = 200
-    config.data.probe_test_examples = 50
-    config.backbone_kwargs = {"widths": (4, 8)}
-    config.method_kwargs.latent_dim = 8
-    config.method_kwargs.decoder_widths = (8, 4)
-    config.batch_size = 64
-    config.epochs = 1
-    config.precision = "float32"
-    config.probes.linear_epochs = 1
-    config.probes.collapse_every_epochs = 0
-    config.export = False
-    model, history = experiment.train(config, str(tmp_path), verbose=0)
-    assert isinstance(model, VAE) and model.latent_dim == 8
-    assert np.isfinite(history["loss"][0]) and history["kl"][0] >= 0
-    assert 0 <= history["knn_accuracy"][0] <= 1 and 0 <= history["linear_accuracy"][0] <= 1
+    model = experiment.build_model(testing.shrink_config(config), (28, 28, 1))
+    assert isinstance(model, VAE) and model.latent_dim == config.method_kwargs.latent_dim
 
 
 @pytest.mark.parametrize(
@@ -314,8 +286,3 @@ def test_bad_inputs_raise():
         draw_noise(2, 2, tf.constant([0, 0]), "cauchy")
     with pytest.raises(ValueError, match="rank 4|shape"):
         model.reconstruct(np.zeros((8, 8), np.uint8))
-
-
-@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
-def test_mixed_precision_step_is_close_to_float32(policy):
-    testing.check_mixed_precision(make_model, make_data(steps=1), GLOBAL_BATCH, policy)

@@ -1,4 +1,3 @@
-import importlib.util
 import pathlib
 
 import keras
@@ -8,7 +7,6 @@ import tensorflow as tf
 
 from keras_ssl import backbones, experiment, testing
 from keras_ssl.augment import presets
-from keras_ssl.datasets import fashion_mnist
 from keras_ssl.datasets.pipeline import make_ssl_dataset
 from keras_ssl.losses.redundancy import vicreg_terms
 from keras_ssl.methods.vicreg import VICReg
@@ -36,40 +34,29 @@ def make_data(steps=2, seed=0):
     return {"views": views, "labels": rng.integers(0, 3, n)}
 
 
-def test_fit_updates_weights_and_reports_every_term():
-    history = testing.check_fit_updates(make_model, make_data(), GLOBAL_BATCH)
-    assert set(history) == {*TERMS, "probe_loss", "probe_accuracy"}
-
-
-# The loss weights (25 / 25 / 1) make its gradients ~10x SimCLR's on this toy model, and the
-# float32 rounding differences of the 2-replica step (summation order in synchronized
-# BatchNorm and all-reduces, ~1e-5 relative, the same as SimCLR's) grow with the step size.
-# A 10x smaller learning rate keeps the weight updates as large as SimCLR's in its battery
-# test, so the helper's 1e-6 tolerance holds. A wrong gradient scale (e.g. 1/N from averaging
-# instead of summing) would be off by half of every update, ~1e-2 here.
-EQUIVALENCE_OPTIMIZER = {"class_name": "SGD", "config": {"learning_rate": 5e-3, "momentum": 0.9}}
-
-
-def test_two_replicas_equal_one():
+class TestBattery(testing.MethodBattery):
+    make_model = staticmethod(make_model)
+    make_data = staticmethod(make_data)
+    global_batch = GLOBAL_BATCH
     # Global means, variances, covariances and the MSE (all-reduced sums) make every replica's
     # terms the global ones; the gradient derivation is in keras_ssl/losses/redundancy.py.
-    # This checks every term of each step and every weight (BatchNorm statistics included).
-    testing.check_replica_equivalence(
-        make_model, make_data(), GLOBAL_BATCH, optimizer=EQUIVALENCE_OPTIMIZER
-    )
+    # The replica check compares every term of each step and every weight (BatchNorm
+    # statistics included).
+    #
+    # The loss weights (25 / 25 / 1) make its gradients ~10x SimCLR's on this toy model, and
+    # the float32 rounding differences of the 2-replica step (summation order in synchronized
+    # BatchNorm and all-reduces, ~1e-5 relative, the same as SimCLR's) grow with the step size.
+    # A 10x smaller learning rate keeps the weight updates as large as SimCLR's in its battery,
+    # so the helper's 1e-6 tolerance holds. A wrong gradient scale (e.g. 1/N from averaging
+    # instead of summing) would be off by half of every update, ~1e-2 here.
+    replica_optimizer = {"class_name": "SGD", "config": {"learning_rate": 5e-3, "momentum": 0.9}}
 
+    def check_history(self, history):
+        assert set(history) == {*TERMS, "probe_loss", "probe_accuracy"}
+        assert all(0 <= v <= 1.0 for v in history["variance"])  # the hinge is at most gamma
 
-def test_xla_step_matches_plain_step():
-    testing.check_xla_step(make_model, make_data(), GLOBAL_BATCH)
-
-
-def test_keras_round_trip(tmp_path):
-    restored = testing.check_save_load(make_model, make_data(), GLOBAL_BATCH, tmp_path)
-    assert isinstance(restored, VICReg) and restored.variance_weight == 25.0
-
-
-def test_export_serves_in_fresh_process(tmp_path):
-    testing.check_export(make_model, make_data(steps=1), GLOBAL_BATCH, tmp_path)
+    def check_restored(self, restored):
+        assert isinstance(restored, VICReg) and restored.variance_weight == 25.0
 
 
 def _vicreg_reference(z_a, z_b, weights=(25.0, 25.0, 1.0), gamma=1.0, epsilon=1e-4):
@@ -180,35 +167,11 @@ def test_weights_reach_the_loss():
     np.testing.assert_allclose(features, model.encoder(views[0]), rtol=1e-5, atol=1e-6)
 
 
-def test_trains_from_its_config(tmp_path):
-    spec = importlib.util.spec_from_file_location(CONFIG.stem, CONFIG)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    config = module.get_config()
+def test_config_is_the_recipe():
+    # Training from the config is tests/methods/test_configs.py; this checks its choices reach
+    # the model that experiment.build_model makes from it.
+    config = testing.load_config(CONFIG)
     assert config.method == "vicreg"
-    config.data.data_dir = str(fashion_mnist.EMBEDDED_DIR)
-    config.data.train_examples = 128
-    config.data.probe_train_examples = 200
-    config.data.probe_test_examples = 50
-    config.backbone_kwargs = {"widths": (4, 8)}
-    config.method_kwargs.projection_hidden_dim = 32
-    config.method_kwargs.projection_dim = 32
-    config.batch_size = 64
-    config.epochs = 1
-    config.precision = "float32"
-    config.time_budget_minutes = None
-    config.probes.linear_epochs = 1
-    config.probes.knn_every_epochs = 0
-    config.probes.collapse_every_epochs = 0
-    config.export = False
-    model, history = experiment.train(config, str(tmp_path), verbose=0)
-    assert isinstance(model, VICReg) and model.projection_dim == 32
+    model = experiment.build_model(testing.shrink_config(config), (28, 28, 1))
+    assert isinstance(model, VICReg)
     assert model.invariance_weight == 25.0 and model.covariance_weight == 1.0
-    for term in TERMS:
-        assert np.isfinite(history[term][0]), term
-    assert 0 <= history["variance"][0] <= 1.0  # the hinge is at most gamma
-
-
-@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
-def test_mixed_precision_step_is_close_to_float32(policy):
-    testing.check_mixed_precision(make_model, make_data(steps=1), GLOBAL_BATCH, policy)

@@ -175,3 +175,17 @@ def test_bad_inputs_raise():
         color.ab_gamut_bins(10, resolution=0)
     with pytest.raises(ValueError, match="data set is empty"):
         color.ab_bin_frequencies(np.zeros((0, 2, 2, 3), np.uint8), color.ab_gamut_bins())
+
+
+def test_lightness_bins_and_quantisation():
+    centres = color.lightness_bins()
+    assert centres.shape == (50, 1)
+    np.testing.assert_allclose(centres[:3, 0], [1.0, 3.0, 5.0], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(centres[-1, 0], 99.0, rtol=1e-6, atol=1e-6)
+    values = [-3.0, 0.0, 1.99, 2.0, 50.0, 99.9, 100.0, 105.0]
+    np.testing.assert_array_equal(color.quantize_lightness(values), [0, 0, 0, 1, 25, 49, 49, 49])
+    # The index is the nearest centre's (within the range; random values avoid the ties).
+    inside = np.random.default_rng(0).uniform(0, 100, 500)
+    nearest = np.argmin(np.abs(inside[:, None] - centres[None, :, 0]), axis=1)
+    np.testing.assert_array_equal(color.quantize_lightness(inside), nearest)
+    np.testing.assert_array_equal(color.quantize_lightness([10.0, 60.0], num_bins=4), [0, 2])

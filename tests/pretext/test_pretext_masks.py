@@ -62,6 +62,54 @@ def test_blob_source_and_make_masks():
     )
 
 
+def _numpy_border(b, width):
+    # Context pixels within Chebyshev distance `width` of a dropped pixel, by brute force.
+    holes = 1 - b[..., 0]
+    border = np.zeros_like(holes)
+    for n, y, x in zip(*np.nonzero(holes)):
+        border[n, max(0, y - width) : y + width + 1, max(0, x - width) : x + width + 1] = 1
+    return ((border - holes) > 0).astype(np.float32)[..., None]
+
+
+def test_overlap_border_is_the_hole_grown_by_the_width():
+    b = masks.random_blocks(3, (10, 10), seed=[3, 4]).numpy()
+    for width in (0, 1, 3):
+        np.testing.assert_array_equal(
+            masks.overlap_border(b, width).numpy(), _numpy_border(b, width)
+        )
+
+
+def test_central_box_is_the_hole_grown_by_the_margin_and_clipped():
+    assert masks.central_box((16, 16)) == (4, 4, 8, 8)
+    assert masks.central_box((16, 16), margin=2) == (2, 2, 12, 12)
+    assert masks.central_box((16, 16), margin=7) == (0, 0, 16, 16)
+
+
+def test_predicted_region_of_central_masks_is_the_grown_crop():
+    images = np.random.default_rng(0).random((2, 16, 16, 3)).astype(np.float32)
+    b = masks.central_square(2, (16, 16))
+    region = masks.predicted_region(images, b, "central", overlap=2).numpy()
+    np.testing.assert_array_equal(region, images[:, 2:14, 2:14])
+    assert masks.region_shape("central", (16, 16, 3), 2) == region.shape[1:] == (12, 12, 3)
+
+
+def test_predicted_region_of_random_masks_zeroes_everything_but_the_hole_and_border():
+    images = np.random.default_rng(0).random((3, 10, 10, 1)).astype(np.float32)
+    b = masks.random_blocks(3, (10, 10), seed=[3, 4]).numpy()
+    region = masks.predicted_region(images, b, "random_blocks", overlap=1).numpy()
+    np.testing.assert_allclose(region, images * ((1 - b) + _numpy_border(b, 1)), rtol=0, atol=0)
+    assert masks.region_shape("random_blocks", (10, 10, 1), 1) == (10, 10, 1)
+
+
+def test_region_source():
+    assert masks.region_source("central", np.ones((2, 8, 8)), (8, 8, 1)) is None
+    np.testing.assert_array_equal(
+        masks.region_source("random_region", None, (8, 8, 1)), masks.blob_regions((8, 8))
+    )
+    source = masks.region_source("random_region", np.ones((2, 8, 8, 1), bool), (8, 8, 1))
+    assert source.shape == (2, 8, 8) and source.dtype == np.uint8 and source.min() == 1
+
+
 @pytest.mark.parametrize(
     "call, match",
     [
@@ -70,6 +118,11 @@ def test_blob_source_and_make_masks():
         (lambda: masks.random_blocks(1, (8, 8), coverage=0), "`coverage` must be a number in"),
         (lambda: masks.random_regions(1, np.ones((8, 8))), "received shape \\(8, 8\\)"),
         (lambda: masks.make_masks("square", 1, (8, 8)), "`mask` must be one of"),
+        (
+            lambda: masks.region_source("random_region", np.ones((2, 4, 4)), (8, 8, 1)),
+            "`region_masks` must be \\[M, 8, 8\\] .* received shape \\(2, 4, 4\\)",
+        ),
+        (lambda: masks.overlap_border(np.ones((1, 4, 4, 1)), -1), "`width` must be an int >= 0"),
     ],
 )
 def test_bad_arguments_raise(call, match):
