@@ -15,7 +15,10 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["keras_ssl", "keras_ssl.*"]),
-    package_data={"keras_ssl.datasets": ["data/fashion_mnist_subset/*"]},
+    package_data={
+        "keras_ssl.datasets": ["data/fashion_mnist_subset/*"],
+        "keras_ssl.pretrained": ["weights/*.weights.h5"],
+    },
     install_requires=[
         "tensorflow==2.21.*",
         "keras==3.15.*",
@@ -35,7 +38,18 @@ setup(
         # but nothing in the library needs them: its own batched layers replace keras-cv's
         # augmentations (README, "Augmentation throughput").
         "keras-cv": ["keras-cv==0.9.*"],
-        "test": ["pytest>=8", "pytest-xdist>=3.5", "ruff>=0.6", "keras-cv==0.9.*"],
+        # LiteRT's interpreter for exported .tflite files (tf.lite.Interpreter is deprecated).
+        "tflite": ["ai-edge-litert>=2.3"],
+        # keras_ssl.retrieval's approximate index backend (Index(backend="faiss")).
+        "retrieval": ["faiss-cpu>=1.8"],
+        "test": [
+            "pytest>=8",
+            "pytest-xdist>=3.5",
+            "ruff>=0.6",
+            "keras-cv==0.9.*",
+            "faiss-cpu>=1.8",
+            "ai-edge-litert>=2.3",
+        ],
         # benchmarks/throughput.py --compare-pytorch; pinned: an open range pulls a CUDA build.
         "compare": ["torch==2.13.0"],
     },

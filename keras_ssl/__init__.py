@@ -3,7 +3,8 @@
 Modules: ``methods`` (SimCLR, MoCo, BYOL, DINO, ...), ``backbones``, ``augment``, ``pretext``
 (label-making transforms), ``losses``, ``layers``, ``datasets``, ``callbacks`` (kNN / linear
 probes, collapse monitor), ``evaluation``, ``optimizers``, ``distribute``, ``precision``,
-``export``.
+``export`` (SavedModel, TFLite), ``pretrained`` (encoders by name), ``retrieval`` (index,
+search, metrics).
 """
 
 from keras_ssl._tf_console import quiet_import
@@ -27,6 +28,8 @@ with quiet_import():  # TensorFlow's start-up notices stay off the console (KERA
         optimizers,
         precision,
         pretext,
+        pretrained,
+        retrieval,
     )
 
 __version__ = "0.1.0"
@@ -46,4 +49,6 @@ __all__ = [
     "optimizers",
     "precision",
     "pretext",
+    "pretrained",
+    "retrieval",
 ]

@@ -7,6 +7,8 @@
                      [--protocol=linear|knn|finetune|fractions|embedding|segmentation|all
                       --eval_option=finetune_epochs=3 ...]
     keras-ssl export --workdir runs/simclr [--overwrite]
+    keras-ssl search --workdir runs/simclr --query images/ [--top_k=10 --index=PATH
+                     --index_backend=exact|faiss]
 """
 
 import os
@@ -15,7 +17,7 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-COMMANDS = ("train", "eval", "export")
+COMMANDS = ("train", "eval", "export", "search")
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Path to a config file (configs/*.py).")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Folder for the run's outputs.")
 _TPU = flags.DEFINE_string("tpu", None, "Cloud TPU name or address ('local' on a TPU VM).")
@@ -33,13 +35,23 @@ _PROTOCOL = flags.DEFINE_string(
     "protocol",
     None,
     "eval: a protocol of keras_ssl.evaluation.protocols.PROTOCOLS (linear, knn, finetune, "
-    "fractions, embedding, segmentation) or 'all'; writes DIR/eval.json and plots. Default: "
-    "kNN + linear probes -> metrics.json.",
+    "fractions, embedding, segmentation, retrieval) or 'all'; writes DIR/eval.json and plots. "
+    "Default: kNN + linear probes -> metrics.json.",
 )
 _EVAL_OPTIONS = flags.DEFINE_multi_string(
     "eval_option", [], "eval: NAME=VALUE overriding protocols.DEFAULT_OPTIONS (Python literal)."
 )
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "export: replace an existing export.")
+_QUERY = flags.DEFINE_string(
+    "query", None, "search: a folder of query images, one image file or a .npy array."
+)
+_TOP_K = flags.DEFINE_integer("top_k", 10, "search: neighbours per query.")
+_INDEX = flags.DEFINE_string(
+    "index", None, "search: index folder to load, or to build and save (default DIR/index)."
+)
+_INDEX_BACKEND = flags.DEFINE_enum(
+    "index_backend", "exact", ["exact", "faiss"], "search: backend of a newly built index."
+)
 
 
 def main(argv):
@@ -71,6 +83,18 @@ def main(argv):
             baselines=_BASELINES.value,
             protocol=_PROTOCOL.value,
             options=_parse_options(_EVAL_OPTIONS.value),
+        )
+    elif command == "search":
+        if not _QUERY.value:
+            raise app.UsageError("search needs --query (a folder of images or a .npy array).")
+        from keras_ssl.retrieval.search import search_workdir
+
+        search_workdir(
+            workdir,
+            _QUERY.value,
+            _TOP_K.value,
+            index_path=_INDEX.value,
+            backend=_INDEX_BACKEND.value,
         )
     else:
         print(experiment.export_run(workdir, overwrite=_OVERWRITE.value))

@@ -335,6 +335,8 @@ def _plain_json(value):
 
 def _headline(name, result):
     """What a protocol's progress line shows: accuracy, or mean IoU with all labels."""
+    if name == "retrieval":
+        return f"recall@1={result['recall@1']:.4f} mAP@R={result['map@R']:.4f}"
     if name == "probes":
         ssl = result["results"]["ssl"]
         return f"kNN={ssl['knn_accuracy']:.4f} linear={ssl['linear_accuracy']:.4f}"

@@ -6,6 +6,9 @@ keras_ssl (nor Keras)::
     encoder = tf.saved_model.load("encoder/")
     embeddings = encoder.serve(images_uint8)  # [batch, D], unit L2 norm
     # TF Serving: signature "serving_default" / "serve", input "images", output "embeddings"
+
+``export_tflite(model, "encoder.tflite", quantize=None | "dynamic" | "float16")`` writes the
+same signature as a TFLite (LiteRT) file (``keras_ssl/export_tflite.py``).
 """
 
 import hashlib
@@ -133,3 +136,7 @@ def _read_fingerprint(path):
             return json.load(f).get("fingerprint")
     except (OSError, ValueError):
         return None
+
+
+# TFLite / LiteRT export (same ``serve`` signature, one file): see keras_ssl/export_tflite.py.
+from keras_ssl.export_tflite import QUANTIZATIONS, export_tflite, tflite_interpreter  # noqa: E402, F401

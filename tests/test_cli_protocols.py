@@ -74,6 +74,7 @@ def test_eval_all_protocols_writes_eval_json_and_plots(workdir):
         "fractions",
         "embedding",
         "segmentation",
+        "retrieval",
     }
     assert set(record["probes"]["results"]) == {"ssl", "raw_pixels", "random_init"}
     assert set(record["segmentation"]["results"]) == {"ssl", "random_init"}

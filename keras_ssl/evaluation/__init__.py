@@ -17,11 +17,13 @@ from keras_ssl.evaluation.knn import knn_accuracy, knn_eval, knn_predict, knn_sw
 from keras_ssl.evaluation.linear import linear_eval, linear_probe, linear_sweep
 from keras_ssl.evaluation.plots import (
     embed_2d,
+    new_figure,
     plot_convergence,
     plot_data_efficiency,
     plot_embedding,
     plot_training_curves,
     plot_view_pairs,
+    save_figure,
 )
 from keras_ssl.evaluation.reconstruction import (
     plot_image_columns,
@@ -45,6 +47,7 @@ __all__ = [
     "linear_eval",
     "linear_sweep",
     "embed_2d",
+    "new_figure",
     "plot_convergence",
     "plot_data_efficiency",
     "plot_embedding",
@@ -66,6 +69,7 @@ __all__ = [
     "plot_sample_grid",
     "plot_training_curves",
     "plot_view_pairs",
+    "save_figure",
     "reconstruction_grid",
     "segmentation_metrics",
     "segmentation_protocol",

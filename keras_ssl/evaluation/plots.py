@@ -35,7 +35,7 @@ def plot_view_pairs(views, path, max_pairs=8, title=None):
     check_int(max_pairs, "max_pairs", fix="pass e.g. 8.")
     rows = min(max_pairs, len(arrays[0]))
     columns = len(arrays)
-    figure = _figure((1.6 * columns, 1.6 * rows + (0.5 if title else 0.2)))
+    figure = new_figure((1.6 * columns, 1.6 * rows + (0.5 if title else 0.2)))
     axes = figure.subplots(rows, columns, squeeze=False)
     for column, array in enumerate(arrays):
         for row in range(rows):
@@ -54,7 +54,7 @@ def plot_view_pairs(views, path, max_pairs=8, title=None):
     if title:
         figure.suptitle(title)
     figure.tight_layout()
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_training_curves(history, path, title=None):
@@ -109,7 +109,7 @@ def plot_training_curves(history, path, title=None):
     num_epochs = max(len(values) for values in series.values())
     columns = min(2, len(panels))
     rows = math.ceil(len(panels) / columns)
-    figure = _figure((6.0 * columns, 3.6 * rows))
+    figure = new_figure((6.0 * columns, 3.6 * rows))
     axes = figure.subplots(rows, columns, squeeze=False)
     for axis, (label, names) in zip(axes.flat, panels):
         for name in names:
@@ -136,7 +136,7 @@ def plot_training_curves(history, path, title=None):
     if title:
         figure.suptitle(title)
     figure.tight_layout()
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_data_efficiency(efficiency, path, title=None):
@@ -160,7 +160,7 @@ def plot_data_efficiency(efficiency, path, title=None):
             f"'results'); received {_describe(efficiency)}. Fix: pass data_efficiency(...)."
         )
     fractions = np.asarray(efficiency["fractions"], np.float64) * 100
-    figure = _figure((6.0, 4.0))
+    figure = new_figure((6.0, 4.0))
     axis = figure.subplots()
     for name, row in efficiency["results"].items():
         mean, std = np.asarray(row["mean"]), np.asarray(row.get("std", np.zeros_like(row["mean"])))
@@ -173,7 +173,7 @@ def plot_data_efficiency(efficiency, path, title=None):
     axis.legend(fontsize=8)
     axis.set_title(title or f"Data efficiency ({efficiency.get('protocol', '')})".strip())
     figure.tight_layout()
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_convergence(curves, path, metric="test_accuracy", title=None):
@@ -204,7 +204,7 @@ def plot_convergence(curves, path, metric="test_accuracy", title=None):
                 f"Fix: pass fine_tune(...)['curves'] or choose metric= among its keys."
             )
     panels = [metric] + (["loss"] if all("loss" in c for c in curves.values()) else [])
-    figure = _figure((5.5 * len(panels), 4.0))
+    figure = new_figure((5.5 * len(panels), 4.0))
     axes = figure.subplots(1, len(panels), squeeze=False)[0]
     for axis, panel in zip(axes, panels):
         for name, curve in curves.items():
@@ -217,7 +217,7 @@ def plot_convergence(curves, path, metric="test_accuracy", title=None):
         axis.legend(fontsize=8)
     figure.suptitle(title or "Convergence: SSL initialisation vs random initialisation")
     figure.tight_layout()
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def embed_2d(features, method="tsne", seed=0):
@@ -285,7 +285,7 @@ def plot_embedding(points, labels, path, title=None, class_names=None):
             f"`points` must be [N, 2] with one label each; received points {points.shape} and "
             f"{len(labels)} labels. Fix: pass embed_2d(features) and the matching labels."
         )
-    figure = _figure((6.5, 6.0))
+    figure = new_figure((6.5, 6.0))
     axis = figure.subplots()
     colours = _colours(len(np.unique(labels)))
     for colour, label in zip(colours, np.unique(labels)):
@@ -298,7 +298,7 @@ def plot_embedding(points, labels, path, title=None, class_names=None):
     if title:
         axis.set_title(title)
     figure.tight_layout()
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def _colours(count):
@@ -314,9 +314,10 @@ def _describe(value):
     return type(value).__name__
 
 
-def _figure(size):
-    """A matplotlib figure drawn by the Agg canvas, outside pyplot's global state (so the
-    user's interactive backend, if any, is left alone and nothing needs closing)."""
+def new_figure(size):
+    """A matplotlib figure of ``size`` inches ``(width, height)`` drawn by the Agg canvas,
+    outside pyplot's global state (so the user's interactive backend, if any, is left alone and
+    nothing needs closing). Every keras_ssl plot starts here and ends in :func:`save_figure`."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -325,8 +326,9 @@ def _figure(size):
     return figure
 
 
-def _save(figure, path):
-    """Writes the figure as a PNG through a temporary file in the destination folder."""
+def save_figure(figure, path):
+    """Writes the figure as a PNG through a temporary file in the destination folder (a failed
+    write leaves no partial file); returns ``path``."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)

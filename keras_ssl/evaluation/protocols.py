@@ -30,6 +30,7 @@ from keras_ssl.evaluation.plots import (
 )
 from keras_ssl.evaluation.probe_table import probes_protocol
 from keras_ssl.evaluation.segmentation import SEGMENTATION_OPTIONS, segmentation_protocol
+from keras_ssl.retrieval.protocol import RETRIEVAL_OPTIONS, retrieval_protocol
 
 #: Protocol budgets, small enough for a 2-core CPU; override with ``evaluate(options=...)`` or
 #: ``keras-ssl eval --eval_option=name=value``.
@@ -50,6 +51,7 @@ DEFAULT_OPTIONS = {
     "embedding_points": 2000,
     "embedding_method": "tsne",
     **SEGMENTATION_OPTIONS,
+    **RETRIEVAL_OPTIONS,
 }
 
 
@@ -217,4 +219,5 @@ PROTOCOLS = {
     "fractions": fractions_protocol,
     "embedding": embedding_protocol,
     "segmentation": segmentation_protocol,
+    "retrieval": retrieval_protocol,
 }

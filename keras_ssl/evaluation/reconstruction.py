@@ -3,7 +3,7 @@ columns of images, one row per example."""
 
 import numpy as np
 
-from keras_ssl.evaluation.plots import _figure, _save
+from keras_ssl.evaluation.plots import new_figure, save_figure
 from keras_ssl.validation import check_int
 
 COLUMNS = ("input", "mask", "prediction", "original")
@@ -112,7 +112,7 @@ def _check_max_rows(max_rows):
 def _draw_columns(labels, columns, path, max_rows, title):
     """The grid itself: ``columns`` are checked float ``[N, H, W, C]`` arrays in ``[0, 1]``."""
     rows = min(max_rows, columns[0].shape[0])
-    figure = _figure((1.5 * len(columns), 1.5 * rows + (0.5 if title else 0.3)))
+    figure = new_figure((1.5 * len(columns), 1.5 * rows + (0.5 if title else 0.3)))
     axes = figure.subplots(rows, len(columns), squeeze=False)
     for column, (label, array) in enumerate(zip(labels, columns)):
         for row in range(rows):
@@ -129,7 +129,7 @@ def _draw_columns(labels, columns, path, max_rows, title):
     if title:
         figure.suptitle(title)
     figure.tight_layout()
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def reconstruction_grid(model, images, path, max_rows=8, seed=(0, 0), title=None):

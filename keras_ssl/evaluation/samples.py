@@ -6,7 +6,7 @@ no pyplot state are involved.
 
 import numpy as np
 
-from keras_ssl.evaluation.plots import _figure, _save
+from keras_ssl.evaluation.plots import new_figure, save_figure
 from keras_ssl.validation import check_int
 
 
@@ -63,7 +63,7 @@ def plot_sample_grid(
         for start in range(0, len(samples), columns):
             rows.append(("sample", samples[start : start + columns]))
     width = max(len(images) for _, images in rows)
-    figure = _figure((1.1 * width + 1.2, 1.1 * len(rows) + (0.5 if title else 0.2)))
+    figure = new_figure((1.1 * width + 1.2, 1.1 * len(rows) + (0.5 if title else 0.2)))
     axes = figure.subplots(len(rows), width, squeeze=False)
     for row, (label, images) in enumerate(rows):
         for column in range(width):
@@ -83,7 +83,7 @@ def plot_sample_grid(
     if title:
         figure.suptitle(title)
     figure.tight_layout()
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_model_samples(model, images, path, num_samples=16, seed=0, columns=8, title=None):

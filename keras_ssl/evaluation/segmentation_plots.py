@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from keras_ssl.evaluation.plots import _figure, _save
+from keras_ssl.evaluation.plots import new_figure, save_figure
 
 
 def plot_label_efficiency(transfer, path, title=None):
@@ -16,7 +16,7 @@ def plot_label_efficiency(transfer, path, title=None):
     Returns:
         ``path``.
     """
-    figure = _figure((6.0, 4.0))
+    figure = new_figure((6.0, 4.0))
     axis = figure.subplots()
     percents = [f * 100 for f in transfer["fractions"]]
     for init, by_mode in transfer["results"].items():
@@ -32,7 +32,7 @@ def plot_label_efficiency(transfer, path, title=None):
     axis.legend(fontsize=8)
     axis.set_title(title or "Segmentation label efficiency (U-Net)")
     figure.tight_layout()
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_segmentation_grid(images, masks, predictions, num_classes, path):
@@ -50,7 +50,7 @@ def plot_segmentation_grid(images, masks, predictions, num_classes, path):
     """
     columns = [("image", None), ("ground truth", masks), *predictions.items()]
     rows = len(images)
-    figure = _figure((1.6 * len(columns), 1.6 * rows + 0.3))
+    figure = new_figure((1.6 * len(columns), 1.6 * rows + 0.3))
     axes = np.asarray(figure.subplots(rows, len(columns), squeeze=False))
     for row in range(rows):
         for column, (name, values) in enumerate(columns):
@@ -64,4 +64,4 @@ def plot_segmentation_grid(images, masks, predictions, num_classes, path):
             if row == 0:
                 axis.set_title(name, fontsize=7)
     figure.tight_layout()
-    return _save(figure, path)
+    return save_figure(figure, path)
