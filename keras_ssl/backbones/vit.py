@@ -11,7 +11,7 @@ Like every keras_ssl backbone the result is a functional ``keras.Model`` with a 
 ``input_shape`` (the size its position embeddings were made for). Its layers also run on other
 sizes that are multiples of the patch size: the position embeddings are then resampled
 bicubically to the new patch grid, as DINO does for its 96-pixel local crops. ``SSLMethod``s
-reach that path through the model's graph (see ``keras_ssl.methods.dino``).
+reach that path through the model's graph (see ``keras_ssl.methods.multicrop_views``).
 """
 
 import math
@@ -19,6 +19,8 @@ import math
 import keras
 import numpy as np
 import tensorflow as tf
+
+from keras_ssl.layers.drop_path import DropPath
 
 _CUBIC_A = -0.75  # PyTorch's bicubic kernel coefficient (DINO resizes with PyTorch).
 
@@ -172,42 +174,6 @@ class PatchEmbedding(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "patch_size": self.patch_size, "dim": self.dim}
-
-
-@keras.saving.register_keras_serializable(package="keras_ssl")
-class DropPath(keras.layers.Layer):
-    """Stochastic depth (Huang et al. 2016, arXiv:1603.09382) on a residual branch.
-
-    In training, each example's branch output is zeroed with probability ``rate`` and the kept
-    ones are scaled by ``1 / (1 - rate)``; at inference it is the identity.
-
-    Args:
-        rate: drop probability in ``[0, 1)``.
-        **kwargs: passed to ``keras.layers.Layer``.
-    """
-
-    def __init__(self, rate=0.0, **kwargs):
-        super().__init__(**kwargs)
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1:
-            raise ValueError(
-                f"`rate` must be a number in [0, 1); received {rate!r}. Fix: pass e.g. 0.1 "
-                "(DINO's drop_path_rate for ViT-S) or 0 to disable stochastic depth."
-            )
-        self.rate = float(rate)
-
-    def call(self, inputs, training=False):
-        if not training or self.rate == 0.0:
-            return inputs
-        keep = 1.0 - self.rate
-        shape = tf.concat([tf.shape(inputs)[:1], tf.ones([tf.rank(inputs) - 1], tf.int32)], 0)
-        mask = tf.floor(keep + tf.random.uniform(shape, dtype=tf.float32)) / keep
-        return inputs * tf.cast(mask, inputs.dtype)
-
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape)
-
-    def get_config(self):
-        return {**super().get_config(), "rate": self.rate}
 
 
 @keras.saving.register_keras_serializable(package="keras_ssl")

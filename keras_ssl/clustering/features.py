@@ -1,5 +1,5 @@
-"""Features to cluster: an encoder's features of NumPy images, and DeepCluster's PCA-whitening,
-L2 normalisation and k-means of them."""
+"""Features to cluster: an encoder's features of NumPy images, DeepCluster's PCA-whitening,
+L2 normalisation and k-means of them, and the loss weights that balance the clusters."""
 
 import weakref
 
@@ -64,3 +64,24 @@ def embed_images(encoder, images, batch_size=512):
             chunk = np.concatenate([chunk, np.zeros((size - count, *chunk.shape[1:]), chunk.dtype)])
         features.append(embed(tf.constant(chunk)).numpy()[:count])
     return np.concatenate(features)
+
+
+def balancing_weights(assignments, num_clusters, balanced=True):
+    """DeepCluster's per-cluster loss weights ``n / (K' * n_k)`` (``float32 [num_clusters]``).
+
+    ``n`` is the number of clustered examples, ``K'`` the number of non-empty clusters and
+    ``n_k`` the size of cluster ``k`` (empty clusters count as size 1). Weighting every
+    example's loss by its cluster's weight gives the expected loss and gradient of sampling
+    uniformly over the clusters, as DeepCluster samples, with an ordinary input pipeline; the
+    weights of the examples average to 1.
+
+    Args:
+        assignments: ``int [n]`` NumPy array, the cluster of every example.
+        num_clusters: ``K``.
+        balanced: ``False`` gives weights of 1.
+    """
+    counts = np.bincount(assignments, minlength=num_clusters).astype(np.float32)
+    if not balanced:
+        return np.ones_like(counts)
+    weights = len(assignments) / (np.count_nonzero(counts) * np.maximum(counts, 1.0))
+    return weights.astype(np.float32)

@@ -4,6 +4,7 @@ import keras
 import tensorflow as tf
 
 from keras_ssl.layers.batch_norm import BatchNormalization
+from keras_ssl.validation import check_int
 
 
 @keras.saving.register_keras_serializable(package="keras_ssl")
@@ -46,15 +47,13 @@ class DINOHead(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
+        fix = (
+            "use e.g. out_dim=65536, hidden_dim=2048, bottleneck_dim=256, num_layers=3 (DINO), "
+            "or smaller sizes for small datasets."
+        )
         sizes = {"out_dim": out_dim, "hidden_dim": hidden_dim, "bottleneck_dim": bottleneck_dim}
-        sizes["num_layers"] = num_layers
-        for name, value in sizes.items():
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(
-                    f"DINOHead `{name}` must be a positive int; received {value!r}. Fix: use "
-                    "e.g. out_dim=65536, hidden_dim=2048, bottleneck_dim=256, num_layers=3 "
-                    "(DINO), or smaller sizes for small datasets."
-                )
+        for name, value in {**sizes, "num_layers": num_layers}.items():
+            check_int(value, name, 1, fix)
         self.out_dim = out_dim
         self.hidden_dim = hidden_dim
         self.bottleneck_dim = bottleneck_dim

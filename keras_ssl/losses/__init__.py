@@ -16,10 +16,18 @@ from keras_ssl.losses.contrastive import (
     moco_v3_contrastive,
     nt_xent,
 )
-from keras_ssl.losses.distillation import DINOLoss, dino_loss, teacher_probabilities
+from keras_ssl.losses.distillation import (
+    DINOLoss,
+    batch_center,
+    dino_loss,
+    dino_terms,
+    teacher_entropy,
+    teacher_probabilities,
+)
 from keras_ssl.losses.mutual_information import IICLoss, iic_joint, iic_loss
 from keras_ssl.losses.predictive_coding import cpc_terms
 from keras_ssl.losses.pretext_classification import classification_terms
+from keras_ssl.losses.pseudo_labels import pseudo_label_terms
 from keras_ssl.losses.reconstruction import (
     ReconstructionNLL,
     gaussian_kl,
@@ -42,10 +50,11 @@ from keras_ssl.losses.regression import (
     negative_cosine_similarity,
     normalized_mse,
 )
-from keras_ssl.losses.swav import SwAVLoss, sinkhorn_knopp, swav_loss
+from keras_ssl.losses.swav import SwAVLoss, queued_sinkhorn_knopp, sinkhorn_knopp, swav_loss
 
 __all__ = [
     "SwAVLoss",
+    "queued_sinkhorn_knopp",
     "sinkhorn_knopp",
     "swav_loss",
     "BiGANLoss",
@@ -72,7 +81,11 @@ __all__ = [
     "barlow_twins_loss",
     "barlow_twins_terms",
     "cosine_similarity",
+    "batch_center",
     "dino_loss",
+    "dino_terms",
+    "pseudo_label_terms",
+    "teacher_entropy",
     "iic_joint",
     "iic_loss",
     "negative_cosine_similarity",

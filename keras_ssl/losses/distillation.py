@@ -4,21 +4,21 @@ The pure functions take the teacher centre as an argument and never update it: t
 the centre (a ``keras.Variable``) and its EMA. Per-example losses are returned so that under a
 ``tf.distribute`` strategy each replica averages its own examples and the mean over replicas is
 the single-device loss on the global batch (the loss has no cross-example terms; only the centre
-is a batch statistic, and the method all-reduces it).
+is a batch statistic, which :func:`batch_center` all-reduces).
 """
 
 import keras
 import tensorflow as tf
 
+from keras_ssl import distribute
+from keras_ssl.validation import check_positive_number
+
 
 def _check_temperature(value, name):
     if tf.is_tensor(value) or isinstance(value, keras.Variable):
         return  # scheduled temperatures are scalar tensors
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(
-            f"`{name}` must be a positive number; received {value!r}. Fix: use DINO's values "
-            "(student_temp=0.1, teacher_temp 0.04 warmed up to 0.07)."
-        )
+    fix = "use DINO's values (student_temp=0.1, teacher_temp 0.04 warmed up to 0.07)."
+    check_positive_number(value, name, fix)
 
 
 def _as_crops(logits, name):
@@ -126,6 +126,69 @@ def dino_loss(teacher_logits, student_logits, center=None, student_temp=0.1, tea
     others = tf.reduce_sum(log_probs, axis=0, keepdims=True) - log_probs[:global_crops]
     pairs = global_crops * (crops - 1)
     return -tf.reduce_sum(targets * others, axis=[0, 2]) / float(pairs)
+
+
+def teacher_entropy(teacher_logits, center=None, teacher_temp=0.04):
+    """Mean entropy ``-sum_k q[k] log q[k]`` of DINO's teacher targets over crops and images.
+
+    It watches both collapse modes: about ``log K`` when the targets are uniform, 0 when they
+    are one-hot.
+
+    Args:
+        teacher_logits: ``[..., K]`` teacher head outputs.
+        center: ``[K]`` (or ``[1, K]``) centre, or ``None``; see :func:`teacher_probabilities`.
+        teacher_temp: teacher temperature (a positive number or scalar tensor).
+
+    Returns:
+        A ``float32`` scalar (no gradient).
+
+    References:
+        Caron et al. 2021, "Emerging Properties in Self-Supervised Vision Transformers",
+        https://arxiv.org/abs/2104.14294
+    """
+    targets = teacher_probabilities(teacher_logits, center, teacher_temp)
+    return -tf.reduce_mean(tf.reduce_sum(tf.math.xlogy(targets, targets), axis=-1))
+
+
+def batch_center(teacher_logits):
+    """The mean teacher output over crops and the GLOBAL batch, the statistic DINO's centre
+    follows by EMA: ``c <- m c + (1 - m) batch_center``.
+
+    Under a ``tf.distribute`` strategy the sum and the count are all-reduced over replicas, so
+    every replica gets the centre of one device on the global batch.
+
+    Args:
+        teacher_logits: ``[G, n, K]`` teacher head outputs of ``G`` crops of this replica's
+            ``n`` images (or a list of ``G`` tensors ``[n, K]``).
+
+    Returns:
+        ``[K]`` ``float32``.
+
+    References:
+        Caron et al. 2021, "Emerging Properties in Self-Supervised Vision Transformers",
+        https://arxiv.org/abs/2104.14294
+    """
+    logits = _as_crops(teacher_logits, "teacher_logits")
+    total = distribute.all_reduce_sum(tf.reduce_sum(logits, axis=[0, 1]))
+    shape = tf.shape(logits)
+    count = distribute.all_reduce_sum(tf.cast(shape[0] * shape[1], tf.float32))
+    return total / count
+
+
+def dino_terms(teacher_logits, student_logits, center=None, student_temp=0.1, teacher_temp=0.04):
+    """DINO's loss and teacher entropy on this replica's images, and the batch centre.
+
+    See :func:`dino_loss` for the arguments.
+
+    Returns:
+        ``(terms, center)``: ``terms`` maps ``loss`` (the mean of :func:`dino_loss` over the
+        images) and ``teacher_entropy`` (:func:`teacher_entropy`) to ``float32`` scalars;
+        ``center`` is :func:`batch_center` of the teacher logits, ``[K]``.
+    """
+    losses = dino_loss(teacher_logits, student_logits, center, student_temp, teacher_temp)
+    entropy = teacher_entropy(teacher_logits, center, teacher_temp)
+    terms = {"loss": tf.reduce_mean(losses), "teacher_entropy": entropy}
+    return terms, batch_center(teacher_logits)
 
 
 @keras.saving.register_keras_serializable(package="keras_ssl")

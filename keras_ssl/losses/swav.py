@@ -13,16 +13,12 @@ import keras
 import tensorflow as tf
 
 from keras_ssl import distribute
+from keras_ssl.validation import check_positive_number
 
 
 def _check_positive(value, name, example):
-    if tf.is_tensor(value) or isinstance(value, keras.Variable):
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(
-            f"`{name}` must be a positive number; received {value!r}. Fix: use SwAV's "
-            f"{name}={example}."
-        )
+    if not (tf.is_tensor(value) or isinstance(value, keras.Variable)):
+        check_positive_number(value, name, f"use SwAV's {name}={example}.")
 
 
 def sinkhorn_knopp(scores, epsilon=0.05, iterations=3, mask=None):
@@ -84,6 +80,32 @@ def sinkhorn_knopp(scores, epsilon=0.05, iterations=3, mask=None):
         columns = tf.reduce_sum(codes, axis=1, keepdims=True)
         codes = tf.math.divide_no_nan(codes, columns) / examples
     return tf.stop_gradient(codes * examples)
+
+
+def queued_sinkhorn_knopp(scores, queue_scores, queue_full, epsilon=0.05, iterations=3):
+    """:func:`sinkhorn_knopp` codes of ``scores`` computed with queued examples in the batch.
+
+    The queue's rows join the equipartition once ``queue_full`` (before, they are masked and
+    take no part); only the codes of ``scores`` are returned (SwAV drops the queue's codes).
+
+    Args:
+        scores: ``[n, K]`` scores of this replica's examples.
+        queue_scores: ``[m, K]`` scores of this replica's queued examples.
+        queue_full: bool scalar (tensor): whether the queue is full yet.
+        epsilon, iterations: see :func:`sinkhorn_knopp`.
+
+    Returns:
+        ``[n, K]`` float32 codes, each row summing to 1, gradient stopped.
+
+    References:
+        Caron et al. 2020, "Unsupervised Learning of Visual Features by Contrasting Cluster
+        Assignments", https://arxiv.org/abs/2006.09882
+    """
+    share = queue_scores.shape[0]
+    full = tf.cast(queue_full, tf.float32)
+    mask = tf.concat([tf.fill([share], full), tf.ones_like(scores[:, 0])], axis=0)
+    batch = tf.concat([queue_scores, scores], axis=0)
+    return sinkhorn_knopp(batch, epsilon, iterations, mask=mask)[share:]
 
 
 def _as_crops(value, name):

@@ -41,6 +41,17 @@ class IndexedViews(tuple):
         return instance
 
 
+def view_indices(views):
+    """The dataset indices ``views`` carry (:class:`IndexedViews`); a ``ValueError`` without."""
+    indices = getattr(views, "indices", None)
+    if indices is None:
+        raise ValueError(
+            f"{INDEXED_BATCHES}; received views without them. Fix: pass "
+            "IndexedViews(views, indices) (unpack_batch makes them from batches)."
+        )
+    return indices
+
+
 def image_array(images, image_shape=None):
     images = np.asarray(images)
     if images.ndim == 3:

@@ -1,8 +1,12 @@
-"""Multi-crop views of several sizes through one encoder (DINO, SwAV)."""
+"""Multi-crop views of several sizes through one encoder (DINO, SwAV): the mixin of the methods
+trained on them, and the helpers it uses."""
 
 import re
 
 import keras
+import tensorflow as tf
+
+from keras_ssl.methods.epoch_schedules import in_first_epochs
 
 
 def encode_at_any_size(network, images, training):
@@ -85,3 +89,81 @@ def check_multicrop_views(method, augmenter, encoder, image_shape, large, small)
                 f"multiple of a ViT's patch size), or multicrop(..., local_size=<the image size>) "
                 f"to resize the {small} to the encoder input (any encoder, more compute)."
             ) from error
+
+
+class MultiCropMethod:
+    """Mixin of the multi-crop methods (DINO, SwAV); list it before the method's base class.
+
+    Views 0 and 1 are the large crops, of the encoder's input size; views 2, 3, ... are small
+    crops (``keras_ssl.augment.multicrop``, the default augmenter). The small crops run through
+    the encoder at their own, smaller size, one pass per size as in DINO and SwAV
+    (:meth:`encode_crops`): ResNets pool over any size and the ViT resamples its position
+    embeddings, so a 12 px crop of a 28 px image costs about (12/28)^2 = 18% of a large crop.
+    Encoders that only take their input size are detected at construction
+    (:meth:`check_augmenter_views`): build the augmenter with ``local_size`` equal to the global
+    size instead, which resizes the small crops to the encoder input (the same views at several
+    times the cost: 2 + 6 crops then take 8 full passes instead of about 3).
+
+    Both methods score the crops against prototypes that get no gradient during the first
+    epochs (:meth:`prototypes_frozen_at`), a schedule in epochs.
+
+    A subclass names its crops in :attr:`crop_names` and its freeze argument in
+    :attr:`freeze_argument`, calls :meth:`check_augmenter_views` at the end of ``__init__`` and
+    :meth:`check_crops` first in ``compute_ssl_loss``.
+    """
+
+    default_preset = "multicrop"
+
+    #: What the method calls its large and its small crops, in messages.
+    crop_names = ("large crops", "small crops")
+
+    #: The argument (and attribute) holding the epochs during which the prototypes are frozen.
+    freeze_argument = "freeze_prototypes_epochs"
+
+    @property
+    def uses_epoch_schedules(self):
+        return super().uses_epoch_schedules or bool(getattr(self, self.freeze_argument))
+
+    def prototypes_frozen_at(self, step):
+        """Whether the prototypes get no gradient at optimizer step ``step``: a bool tensor for
+        the first :attr:`freeze_argument` epochs of the plan; ``None`` when they never freeze."""
+        return in_first_epochs(self, step, getattr(self, self.freeze_argument))
+
+    def prototypes_at(self, prototypes, step):
+        """``prototypes`` (a tensor) as optimizer step ``step`` uses them: with the gradient
+        stopped while they are frozen (:meth:`prototypes_frozen_at`)."""
+        frozen = self.prototypes_frozen_at(step)
+        if frozen is None:
+            return prototypes
+        return tf.where(frozen, tf.stop_gradient(prototypes), prototypes)
+
+    def view_shape(self, index):
+        """Large crops (views 0, 1) must match the encoder input; small ones may be any size."""
+        if index < LARGE_CROPS:
+            return self.image_shape
+        return (None, None, self.image_shape[-1])
+
+    def check_augmenter_views(self):
+        """Checks the augmenter's view sizes against the encoder (:func:`check_multicrop_views`)."""
+        large, small = self.crop_names
+        check_multicrop_views(
+            type(self).__name__, self.augmenter, self.encoder, self.image_shape, large, small
+        )
+
+    def check_crops(self, views):
+        """Raises a ``ValueError`` unless ``views`` starts with the :data:`LARGE_CROPS` crops."""
+        if len(views) < LARGE_CROPS:
+            large, small = self.crop_names
+            raise ValueError(
+                f"{type(self).__name__} needs {LARGE_CROPS} {large} (then any number of "
+                f"{small}); received {len(views)} view(s). Fix: use "
+                "keras_ssl.augment.multicrop.multicrop(...)."
+            )
+
+    def encode_crops(self, views, training):
+        """Encoder features ``[V * n, D]`` of all ``V`` crops, crop after crop: the large crops in
+        one pass, then each run of small crops of one size in one pass."""
+        features = [self.encoder(tf.concat(views[:LARGE_CROPS], axis=0), training=training)]
+        for group in size_groups(views[LARGE_CROPS:]):
+            features.append(encode_at_any_size(self.encoder, tf.concat(group, 0), training))
+        return tf.concat(features, axis=0)

@@ -3,58 +3,45 @@
 import keras
 import tensorflow as tf
 
-from keras_ssl import distribute
-from keras_ssl.layers import MemoryQueue, MLPHead
-from keras_ssl.losses.swav import sinkhorn_knopp, swav_loss
+from keras_ssl.layers.memory_queue import MemoryQueue, check_queue_batch
+from keras_ssl.layers.mlp_head import MLPHead
+from keras_ssl.losses.swav import queued_sinkhorn_knopp, sinkhorn_knopp, swav_loss
 from keras_ssl.methods.base import SSLMethod, check_epochs
-from keras_ssl.methods.multicrop_views import (
-    check_multicrop_views,
-    encode_at_any_size,
-    size_groups,
-)
+from keras_ssl.methods.epoch_schedules import optimizer_step
+from keras_ssl.methods.multicrop_views import LARGE_CROPS, MultiCropMethod
+from keras_ssl.methods.swav_queue import enqueue_global_batch, queue_scores
 from keras_ssl.validation import check_int, check_positive_number
-
-_LARGE_CROPS = 2
 
 
 @keras.saving.register_keras_serializable(package="keras_ssl")
-class SwAV(SSLMethod):
+class SwAV(MultiCropMethod, SSLMethod):
     """SwAV (Caron et al. 2020, "Unsupervised Learning of Visual Features by Contrasting Cluster
     Assignments", https://arxiv.org/abs/2006.09882).
 
     Every crop goes through the encoder and the projection MLP; its L2-normalised projection
     ``z`` is scored against ``K`` prototypes ``C`` (a linear layer without bias whose columns
     are L2-normalised after every optimizer step, and at construction): ``s = z^T C``. The
-    codes ``Q`` of the 2 large crops are computed without gradient by ``sinkhorn_iterations``
-    Sinkhorn-Knopp iterations on ``exp(s / epsilon)``, which assign the batch equally to the
-    prototypes (:func:`~keras_ssl.losses.swav.sinkhorn_knopp`). The loss is the swapped
-    prediction (Eq. 1-2 with multi-crop), averaged over the ``2 (V - 1)`` pairs of a large crop
-    ``g`` and another crop ``v``::
-
-        loss = mean_images  1 / (2 (V - 1))  sum_{g in {1, 2}} sum_{v != g}
-                   - sum_k q_g[k] log softmax(s_v / temperature)[k]
-
-    so each large crop predicts the other's code and every small crop predicts both
-    (:func:`~keras_ssl.losses.swav.swav_loss`). The prototypes get no gradient during the first
-    ``freeze_prototypes_epochs`` epochs (converted with ``fit``'s real steps per epoch).
+    codes of the 2 large crops are computed without gradient by ``sinkhorn_iterations``
+    Sinkhorn-Knopp iterations (:func:`~keras_ssl.losses.swav.sinkhorn_knopp`), and the loss is
+    the swapped prediction of each large crop's code by every other crop, so each large crop
+    predicts the other's code and every small crop predicts both
+    (:func:`~keras_ssl.losses.swav.swav_loss`, the paper's Eq. 1-2 with multi-crop). The
+    prototypes get no gradient during the first ``freeze_prototypes_epochs`` epochs.
 
     Queue (``queue_length > 0``): the projections of the 2 large crops of the last
-    ``queue_length`` images (one queue per large crop, filled from epoch
-    ``queue_start_epochs`` on) are scored against the current prototypes and join the Sinkhorn
-    batch once the queue is full; they only enlarge the equipartition (their codes are
-    dropped). Queue, write pointer and fill count are model weights, saved with the model.
+    ``queue_length`` images (one queue per large crop, filled from epoch ``queue_start_epochs``
+    on) are scored against the current prototypes and join the Sinkhorn batch once the queue is
+    full; they only enlarge the equipartition (their codes are dropped). Queue, write pointer
+    and fill count are model weights, saved with the model.
 
-    Distribution: Sinkhorn-Knopp runs on the GLOBAL batch, as the paper's
-    ``distributed_sinkhorn``: the total mass and the per-prototype sums are all-reduced and the
-    example count is global, so each replica's codes are rows of the single-device codes. The
-    queue holds the gathered projections (the same on every replica) and each replica scores its
-    ``1 / N`` share of it, so the union of the replicas' Sinkhorn batches is the single device's.
-    The loss has no other batch-level term and BatchNorm is synchronised by default on several
-    replicas (SwAV trains with SyncBN), so N replicas equal one device on the global batch.
+    Distribution: Sinkhorn-Knopp runs on the GLOBAL batch, as the paper's ``distributed_sinkhorn``
+    (:func:`~keras_ssl.losses.swav.sinkhorn_knopp`), and each replica scores its share of the queue
+    (``methods.swav_queue``). The loss has no other batch-level term and BatchNorm is synchronised
+    by default on several replicas (SwAV trains with SyncBN), so N replicas equal one device.
 
     Multi-crop: views 0 and 1 are the large crops (the encoder's input size), views 2, 3, ...
-    small crops of any size the encoder accepts, encoded at their own size (one pass per size;
-    see :class:`~keras_ssl.methods.DINO`). The default augmenter is
+    small crops of any size the encoder accepts, encoded at their own size (see
+    ``methods.multicrop_views.MultiCropMethod``). The default augmenter is
     ``keras_ssl.augment.multicrop`` with SwAV's crops: 2 large crops covering 14-100% of the
     image and 6 small ones of 96/224 the side covering 5-14%, no solarization. Its colour
     jitter and blur are DINO's (jitter 0.4/0.4/0.2/0.1, blur on every first large crop, 10% of
@@ -80,12 +67,10 @@ class SwAV(SSLMethod):
         queue_length: size of the queue of past large-crop projections, a multiple of the global
             batch size (SwAV: 3840 for batches of 256; 0, no queue, for its batch 4096 runs).
         queue_start_epochs: epoch from which the queue is filled (SwAV: 15).
-        synchronized_bn: global BatchNorm in encoder and projector; ``None``: on several
-            replicas (see :class:`~keras_ssl.methods.SSLMethod`).
+        synchronized_bn: global BatchNorm in encoder and projector; ``None``: on several replicas.
         probe_classes: classes of the online linear probe, or ``None``.
     """
 
-    default_preset = "multicrop"
     default_preset_kwargs = {
         "num_local": 6,
         "global_scale": (0.14, 1.0),
@@ -110,13 +95,7 @@ class SwAV(SSLMethod):
         probe_classes=None,
         **kwargs,
     ):
-        super().__init__(
-            encoder,
-            augmenter=augmenter,
-            probe_classes=probe_classes,
-            synchronized_bn=synchronized_bn,
-            **kwargs,
-        )
+        super().__init__(encoder, augmenter, probe_classes, synchronized_bn, **kwargs)
         self.projection_hidden_dim = check_int(
             projection_hidden_dim, "projection_hidden_dim", fix="use SwAV's 2048."
         )
@@ -155,123 +134,57 @@ class SwAV(SSLMethod):
             self.queue_fill = self.add_weight(
                 shape=(), dtype="int32", initializer="zeros", trainable=False, name="queue_fill"
             )
-        check_multicrop_views(
-            "SwAV", self.augmenter, self.encoder, self.image_shape, "large crops", "small crops"
-        )
+        self.check_augmenter_views()
 
-    # ----------------------------------------------------------------------------- hooks
     def build_heads(self, feature_shape):
         self.projector.build(feature_shape)
         self.prototypes.build((None, self.projection_dim))
         self.normalize_prototypes()
 
-    def view_shape(self, index):
-        """Large crops (views 0, 1) must match the encoder input; small ones may be any size."""
-        if index < _LARGE_CROPS:
-            return self.image_shape
-        return (None, None, self.image_shape[-1])
-
     @property
     def uses_epoch_schedules(self):
-        queue_schedule = bool(self.queue_length) and bool(self.queue_start_epochs)
-        return bool(self.freeze_prototypes_epochs) or queue_schedule
+        return super().uses_epoch_schedules or bool(self.queue_length and self.queue_start_epochs)
 
     def normalize_prototypes(self):
         """L2-normalises every prototype (column of the prototype layer's kernel)."""
-        kernel = self.prototypes.kernel
-        kernel.assign(tf.math.l2_normalize(kernel, axis=0))
-
-    def prototypes_frozen_at(self, step):
-        """Whether the prototypes get no gradient at optimizer step ``step`` (a bool tensor for
-        the first ``freeze_prototypes_epochs`` of the plan; ``None`` when they never freeze)."""
-        if not self.freeze_prototypes_epochs:
-            return None
-        return tf.cast(step, tf.float32) < self.epochs_to_steps(self.freeze_prototypes_epochs)
+        self.prototypes.kernel.assign(tf.math.l2_normalize(self.prototypes.kernel, axis=0))
 
     def queue_active_at(self, step):
         """Whether the projections of optimizer step ``step`` are enqueued (bool tensor)."""
         return tf.cast(step, tf.float32) >= self.epochs_to_steps(self.queue_start_epochs)
 
     def compute_ssl_loss(self, views, training):
-        if len(views) < _LARGE_CROPS:
-            raise ValueError(
-                f"SwAV needs 2 large crops (then any number of small crops); received "
-                f"{len(views)} view(s). Fix: use keras_ssl.augment.multicrop.multicrop(...)."
-            )
+        self.check_crops(views)
         batch = views[0].shape[0] or tf.shape(views[0])[0]  # static when known (the queue)
-        optimizer = getattr(self, "optimizer", None)  # None before compile()
-        step = optimizer.iterations if optimizer is not None else 0
-        features = [self.encoder(tf.concat(views[:_LARGE_CROPS], 0), training=training)]
-        for group in size_groups(views[_LARGE_CROPS:]):
-            features.append(encode_at_any_size(self.encoder, tf.concat(group, 0), training))
-        features = tf.concat(features, axis=0)
+        step = optimizer_step(self)
+        features = self.encode_crops(views, training)
         projections = tf.cast(self.projector(features, training=training), tf.float32)
         projections = tf.math.l2_normalize(projections, axis=-1)
-        kernel = tf.convert_to_tensor(self.prototypes.kernel)
-        frozen = self.prototypes_frozen_at(step)
-        if frozen is not None:
-            kernel = tf.where(frozen, tf.stop_gradient(kernel), kernel)
-        scores = tf.reshape(
-            tf.matmul(projections, kernel), [len(views), batch, self.num_prototypes]
-        )
-        large = [projections[i * batch : (i + 1) * batch] for i in range(_LARGE_CROPS)]
-        codes = [self._codes(scores[i], i, kernel, views[0].shape[0]) for i in range(_LARGE_CROPS)]
-        losses = swav_loss(codes, scores, self.temperature)
-        terms = {"loss": tf.reduce_mean(losses)}
+        kernel = self.prototypes_at(tf.convert_to_tensor(self.prototypes.kernel), step)
+        scores = tf.reshape(tf.matmul(projections, kernel), [len(views), batch, -1])
+        large = [projections[i * batch : (i + 1) * batch] for i in range(LARGE_CROPS)]
+        codes = [self._codes(scores[i], i, kernel, views[0].shape[0]) for i in range(LARGE_CROPS)]
+        terms = {"loss": tf.reduce_mean(swav_loss(codes, scores, self.temperature))}
         updates = {}
         if self.queue is not None:
             updates["large_projections"] = tf.stop_gradient(tf.concat(large, axis=-1))
         return terms, tf.cast(features[:batch], tf.float32), updates
 
-    def _codes(self, crop_scores, crop, kernel, local_batch):
+    def _codes(self, scores, crop, kernel, local_batch):
         """Sinkhorn-Knopp codes of one large crop, with this replica's share of the queue."""
         if self.queue is None:
-            return sinkhorn_knopp(crop_scores, self.epsilon, self.sinkhorn_iterations)
-        replicas = distribute.num_replicas()
-        self._check_queue_length(local_batch, replicas)
-        share = self.queue_length // replicas
-        keys = tf.reshape(
-            tf.convert_to_tensor(self.queue.keys), [replicas, share, 2, self.projection_dim]
-        )
-        keys = tf.gather(keys, distribute.replica_id())[:, crop]
-        queue_scores = tf.matmul(keys, tf.stop_gradient(kernel))
-        full = tf.cast(self.queue_fill >= self.queue_length, tf.float32)
-        mask = tf.concat([tf.fill([share], full), tf.ones_like(crop_scores[:, 0])], axis=0)
-        scores = tf.concat([queue_scores, crop_scores], axis=0)
-        return sinkhorn_knopp(scores, self.epsilon, self.sinkhorn_iterations, mask=mask)[share:]
+            return sinkhorn_knopp(scores, self.epsilon, self.sinkhorn_iterations)
+        check_queue_batch(self.queue_length, local_batch, "SwAV", argument="queue_length")
+        queued = queue_scores(self.queue, crop, kernel)
+        full = self.queue_fill >= self.queue_length
+        return queued_sinkhorn_knopp(scores, queued, full, self.epsilon, self.sinkhorn_iterations)
 
     def after_optimizer_step(self, large_projections=None):
         self.normalize_prototypes()
-        if self.queue is None:
-            return
-        # The same global keys on every replica (all_gather drops the static shape).
-        keys = distribute.gather(large_projections)
-        keys.set_shape(
-            [distribute.num_replicas() * large_projections.shape[0], *large_projections.shape[1:]]
-        )
-        self.queue.enqueue(keys)
-        active = self.queue_active_at(self.optimizer.iterations - 1)
-        added = tf.where(active, tf.shape(keys)[0], 0)
-        self.queue_fill.assign(tf.minimum(self.queue_fill + added, self.queue_length))
+        if self.queue is not None:
+            active = self.queue_active_at(self.optimizer.iterations - 1)
+            enqueue_global_batch(self.queue, self.queue_fill, large_projections, active)
 
-    # ------------------------------------------------------------------------- checks
-    def _check_queue_length(self, local_batch, replicas):
-        if local_batch is None:
-            raise ValueError(
-                "SwAV's queue needs batches of a static size; received views whose batch size "
-                "is unknown. Fix: batch the data with drop_remainder=True."
-            )
-        global_batch = local_batch * replicas
-        if self.queue_length % global_batch:
-            lower = max(global_batch, self.queue_length - self.queue_length % global_batch)
-            raise ValueError(
-                f"`queue_length` must be a multiple of the global batch size; received "
-                f"queue_length={self.queue_length} for a global batch of {global_batch}. Fix: "
-                f"use queue_length={lower} or {lower + global_batch} (SwAV trims it the same "
-                "way)."
-            )
-
-    # ------------------------------------------------------------------ serialisation
     def get_config(self):
         return {
             **super().get_config(),

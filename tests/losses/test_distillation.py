@@ -2,8 +2,16 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_ssl.losses.distillation import DINOLoss, dino_loss, teacher_probabilities
-from keras_ssl.testing import run_loss_test
+from keras_ssl import distribute
+from keras_ssl.losses.distillation import (
+    DINOLoss,
+    batch_center,
+    dino_loss,
+    dino_terms,
+    teacher_entropy,
+    teacher_probabilities,
+)
+from keras_ssl.testing import run_loss_test, two_replica_strategy
 
 
 def _softmax(x):
@@ -197,3 +205,58 @@ def test_bad_input(changes, match):
 def test_wrapper_rejects_bad_temperature():
     with pytest.raises(ValueError, match="student_temp"):
         DINOLoss(student_temp=0)
+
+
+# ------------------------------------------------------- teacher entropy and batch centre
+def teacher_entropy_reference(teacher_logits, center, teacher_temp):
+    """Mean over crops and images of -sum_k q_k log q_k, q = softmax((t - c) / tpt)."""
+    q = _softmax((np.asarray(teacher_logits, np.float64) - center) / teacher_temp)
+    return np.mean(-(q * np.log(q)).sum(axis=-1))
+
+
+def test_teacher_entropy_matches_its_definition_and_the_collapse_limits():
+    inputs = _inputs(seed=8)
+    t, c, tpt = inputs["teacher_logits"], inputs["center"], inputs["teacher_temp"]
+    np.testing.assert_allclose(
+        teacher_entropy(t, c, tpt), teacher_entropy_reference(t, c, tpt), rtol=1e-5
+    )
+    uniform = np.zeros((2, 3, 7), np.float32)
+    np.testing.assert_allclose(teacher_entropy(uniform, None, 0.04), np.log(7.0), rtol=1e-6)
+    one_hot = np.zeros((2, 3, 7), np.float32)
+    one_hot[..., 2] = 100.0
+    assert float(teacher_entropy(one_hot, None, 0.04)) == 0.0  # xlogy: 0 log 0 = 0
+
+
+def test_batch_center_is_the_mean_teacher_output_over_crops_and_images():
+    t = _inputs(seed=9)["teacher_logits"]  # [2 crops, 4 images, 7]
+    np.testing.assert_allclose(batch_center(t), t.reshape(-1, 7).mean(axis=0), rtol=1e-6)
+    np.testing.assert_allclose(batch_center(list(t)), batch_center(t), rtol=1e-6)
+
+
+def test_batch_center_of_two_replicas_is_the_global_one():
+    t = np.random.default_rng(10).normal(size=(2, 8, 5)).astype(np.float32)
+    expected = t.reshape(-1, 5).mean(axis=0)
+    local = np.stack([batch_center(t[:, s]) for s in (slice(0, 4), slice(4, 8))])
+    assert np.abs(local - expected).max() > 1e-3  # per-replica centres would differ
+
+    def replica_step(half):
+        assert distribute.num_replicas() == 2
+        return batch_center(tf.transpose(half, [1, 0, 2]))
+
+    strategy = two_replica_strategy()
+    dataset = tf.data.Dataset.from_tensor_slices(np.transpose(t, [1, 0, 2])).batch(8)
+    batch = next(iter(strategy.experimental_distribute_dataset(dataset)))
+    centres = strategy.experimental_local_results(strategy.run(tf.function(replica_step), (batch,)))
+    for centre in centres:
+        np.testing.assert_allclose(centre, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_dino_terms_are_the_mean_loss_the_entropy_and_the_centre():
+    inputs = _inputs(seed=11)
+    terms, centre = dino_terms(**inputs)
+    assert set(terms) == {"loss", "teacher_entropy"}
+    np.testing.assert_allclose(terms["loss"], np.mean(dino_loss_reference(**inputs)), rtol=1e-5)
+    t, c, tpt = inputs["teacher_logits"], inputs["center"], inputs["teacher_temp"]
+    expected_entropy = teacher_entropy_reference(t, c, tpt)
+    np.testing.assert_allclose(terms["teacher_entropy"], expected_entropy, rtol=1e-5)
+    np.testing.assert_allclose(centre, batch_center(t), rtol=1e-6)

@@ -3,7 +3,7 @@ import pytest
 import tensorflow as tf
 
 from keras_ssl import distribute
-from keras_ssl.losses.swav import SwAVLoss, sinkhorn_knopp, swav_loss
+from keras_ssl.losses.swav import SwAVLoss, queued_sinkhorn_knopp, sinkhorn_knopp, swav_loss
 from keras_ssl.testing import run_loss_test, two_replica_strategy
 
 
@@ -109,6 +109,18 @@ def test_masked_rows_take_no_part():
     np.testing.assert_array_equal(
         sinkhorn_knopp(scores, 0.1, 3, mask=np.ones(10)).numpy(), sinkhorn_knopp(scores, 0.1, 3)
     )
+
+
+def test_a_full_queue_joins_the_batch_and_a_filling_one_takes_no_part():
+    rng = np.random.default_rng(6)
+    scores, queued = _unit_scores(rng, n=6, k=4), _unit_scores(rng, n=8, k=4)
+    full = queued_sinkhorn_knopp(scores, queued, tf.constant(True), 0.1, 3).numpy()
+    expected = sinkhorn_reference(np.concatenate([queued, scores]), 0.1, 3)[8:]
+    np.testing.assert_allclose(full, expected, rtol=1e-5, atol=1e-6)
+    assert np.abs(full - sinkhorn_reference(scores, 0.1, 3)).max() > 1e-3  # the queue counts
+    filling = queued_sinkhorn_knopp(scores, queued, False, 0.1, 3).numpy()
+    np.testing.assert_allclose(filling, sinkhorn_reference(scores, 0.1, 3), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(filling.sum(axis=1), 1.0, rtol=1e-5)
 
 
 def test_codes_carry_no_gradient():

@@ -14,7 +14,8 @@ from keras_ssl.datasets.pipeline import make_ssl_dataset
 from keras_ssl.evaluation import extract_features
 from keras_ssl.evaluation.clustering import clustering_accuracy
 from keras_ssl.images import to_float_images
-from keras_ssl.methods.deepcluster import DeepCluster, DeepClusterCallback, IndexedViews
+from keras_ssl.methods.deepcluster import DeepCluster, DeepClusterCallback
+from keras_ssl.methods.indexed_batches import IndexedViews
 
 GLOBAL_BATCH = 8
 CONFIG = pathlib.Path(__file__).parents[2] / "configs" / "deepcluster_fashion_mnist.py"

@@ -10,9 +10,10 @@ import tensorflow as tf
 from keras_ssl import backbones, experiment, testing
 from keras_ssl.augment import MultiViewAugmenter, RandomResizedCrop
 from keras_ssl.augment.multicrop import multicrop
-from keras_ssl.backbones.vit import DropPath, ViTTiny
+from keras_ssl.backbones.vit import ViTTiny
 from keras_ssl.datasets import fashion_mnist
 from keras_ssl.datasets.pipeline import make_ssl_dataset
+from keras_ssl.layers import DropPath
 from keras_ssl.losses.distillation import dino_loss
 from keras_ssl.methods.dino import DINO
 

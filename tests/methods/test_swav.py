@@ -283,7 +283,7 @@ def test_queue_length_must_be_a_multiple_of_the_global_batch():
     model = make_model(queue_length=12)
     model.compile(optimizer="sgd")
     dataset = testing.make_dataset(make_data(steps=1), GLOBAL_BATCH)
-    with pytest.raises(ValueError, match=r"received queue_length=12 for a global batch of 8.*16"):
+    with pytest.raises(ValueError, match=r"received queue_length=12 with a global batch of 8.*16"):
         model.fit(dataset, epochs=1, verbose=0)
 
 
