@@ -104,6 +104,28 @@ def gather(tensor, axis=0):
     return _collective_dtype(tensor, lambda t: context.all_gather(t, axis=axis))
 
 
+def gather_batch(tensor):
+    """The global batch: ``tensor`` ``[n, ...]`` of every replica, concatenated in replica order.
+
+    :func:`gather` along the batch axis, with the static shape ``[replicas * n, ...]`` that
+    ``all_gather`` drops (the batch stays unknown when ``n`` is), for code that needs static
+    shapes: :meth:`~keras_ssl.layers.MemoryQueue.enqueue`, ``tf.split`` into BatchNorm groups.
+    Every replica gets the same tensor, so enqueuing it keeps the replicas' queues identical.
+    Identity on one replica.
+
+    Args:
+        tensor: this replica's ``[n, ...]`` rows (``n`` the same on every replica).
+
+    Returns:
+        ``[replicas * n, ...]``: replica 0's rows, then replica 1's, ...
+    """
+    tensor = tf.convert_to_tensor(tensor)
+    gathered = gather(tensor)
+    batch = tensor.shape[0]
+    gathered.set_shape([None if batch is None else num_replicas() * batch, *tensor.shape[1:]])
+    return gathered
+
+
 def _collective_dtype(value, collective):
     """``collective(value)`` with bfloat16 leaves of a (nested) ``value`` sent as float32."""
     value = tf.nest.map_structure(tf.convert_to_tensor, value)

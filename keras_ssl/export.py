@@ -80,7 +80,7 @@ def export_encoder(model, path, overwrite=False, verbose=False):
                 f,
                 indent=2,
             )
-        _move_into_place(staging, path)
+        move_into_place(staging, path)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return path
@@ -104,7 +104,23 @@ def _write_saved_model(encoder, directory, verbose):
     archive.write_out(directory, verbose=verbose)
 
 
-def _move_into_place(staging, path):
+def move_into_place(staging, path):
+    """Moves the finished folder (or file) ``staging`` to ``path``, replacing what is there.
+
+    Writers build their output in a temporary sibling of ``path`` and call this last, so
+    ``path`` only ever holds a complete result: each step is an atomic ``os.replace`` on the
+    same file system. An existing ``path`` is first renamed aside, then ``staging`` takes its
+    place and the old one is deleted; if that second rename fails, the old ``path`` is put
+    back and the error is raised.
+
+    Args:
+        staging: the complete new folder or file, on the same file system as ``path``
+            (e.g. ``path``'s parent folder).
+        path: the destination; it may be missing, a folder or a file.
+
+    Raises:
+        OSError: when a rename fails (``path`` then still holds what it held before).
+    """
     if not os.path.exists(path):
         os.replace(staging, path)
         return

@@ -6,21 +6,51 @@ import numbers
 import numpy as np
 
 
-def check_int(value, name, minimum=1, fix=None):
-    """Returns ``value`` as an ``int`` if it is an integer ``>= minimum`` (``bool`` excluded).
+def _is_int(value):
+    return not isinstance(value, bool) and isinstance(value, (int, np.integer))
+
+
+def check_int(value, name, minimum=1, fix=None, maximum=None):
+    """Returns ``value`` as an ``int`` if it is an integer ``>= minimum`` (``bool`` excluded)
+    and, when ``maximum`` is given, ``<= maximum``.
+
+    The error names the valid values as ``>= minimum`` or ``in [minimum, maximum]``.
 
     Args:
         value: the argument.
         name: its name, as the user passes it.
         minimum: the smallest valid value.
-        fix: the hint after "Fix:" (default: pass an integer >= ``minimum``).
+        fix: the hint after "Fix:" (default: pass an integer in the valid range).
+        maximum: the largest valid value, or ``None`` for no upper bound.
     """
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+    valid = _is_int(value) and value >= minimum and (maximum is None or value <= maximum)
+    if not valid:
+        interval = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
         raise ValueError(
-            f"`{name}` must be an integer >= {minimum}; received {value!r}. "
-            f"Fix: {fix or f'pass an integer >= {minimum}.'}"
+            f"`{name}` must be an integer {interval}; received {value!r}. "
+            f"Fix: {fix or f'pass an integer {interval}.'}"
         )
     return int(value)
+
+
+def check_int_tuple(value, name, form, lengths, fix=None):
+    """Returns ``value`` as a tuple of ``int`` if it is a tuple or list of one of the
+    ``lengths`` whose entries are integers ``>= 1`` (``bool`` excluded): an image shape or size.
+
+    Args:
+        value: the argument.
+        name: its name, as the user passes it.
+        form: the expected layout as the message shows it, e.g. ``"(height, width, channels)"``.
+        lengths: the valid numbers of entries, e.g. ``(3,)`` or ``(2, 3)``.
+        fix: the hint after "Fix:" (default: pass ``form`` with positive ints).
+    """
+    valid = isinstance(value, (tuple, list)) and len(value) in lengths
+    if not (valid and all(_is_int(entry) and entry >= 1 for entry in value)):
+        raise ValueError(
+            f"`{name}` must be {form} with positive ints; received {value!r}. "
+            f"Fix: {fix or f'pass {form} with positive ints.'}"
+        )
+    return tuple(int(entry) for entry in value)
 
 
 def check_positive_number(value, name, fix=None):

@@ -42,6 +42,29 @@ def test_gather_offset_and_reductions_across_two_replicas():
     assert {int(v) for v in strategy.experimental_local_results(replicas)} == {2}
 
 
+def test_gather_batch_concatenates_replicas_with_a_static_batch():
+    strategy = testing.two_replica_strategy()
+    shapes = {}
+
+    def step(x):
+        unknown = tf.compat.v1.placeholder_with_default(x, [None, 2])
+        shapes["plain gather"] = distribute.gather(x).shape.as_list()
+        shapes["unknown batch"] = distribute.gather_batch(unknown).shape.as_list()
+        gathered = distribute.gather_batch(x)
+        shapes["static batch"] = gathered.shape.as_list()
+        return gathered
+
+    x = tf.data.Dataset.from_tensor_slices(np.arange(12, dtype=np.float32).reshape(6, 2)).batch(6)
+    gathered = strategy.run(
+        tf.function(step), args=(next(iter(strategy.experimental_distribute_dataset(x))),)
+    )
+    for value in strategy.experimental_local_results(gathered):
+        np.testing.assert_array_equal(value, np.arange(12).reshape(6, 2))
+    assert shapes["plain gather"][0] is None  # what gather_batch restores
+    assert shapes["static batch"] == [6, 2]  # 2 replicas x 3 rows
+    assert shapes["unknown batch"] == [None, 2]
+
+
 def test_bfloat16_collectives_across_two_replicas():
     # CPU collectives have no bfloat16 kernels; mixed_bfloat16 steps gather bfloat16 embeddings.
     strategy = testing.two_replica_strategy()
@@ -75,6 +98,8 @@ def test_bfloat16_collectives_across_two_replicas():
 def test_helpers_are_identity_on_one_device():
     x = tf.constant([[1.0, 2.0]])
     assert distribute.gather(x) is x
+    assert distribute.gather_batch(x) is x
+    np.testing.assert_array_equal(distribute.gather_batch([[1.0], [2.0]]), [[1.0], [2.0]])
     assert int(distribute.replica_offset(1)) == 0
     assert distribute.all_reduce_sum(x) is x
 

@@ -73,3 +73,47 @@ def test_failed_export_leaves_nothing_half_written(tmp_path, monkeypatch):
 def test_rejects_non_models(tmp_path):
     with pytest.raises(ValueError, match="encoder keras.Model"):
         export.export_encoder("encoder.h5", tmp_path / "enc")
+
+
+def _tree(path):
+    return {p.relative_to(path).as_posix(): p.read_text() for p in path.rglob("*") if p.is_file()}
+
+
+def test_move_into_place_creates_or_replaces_a_folder_or_a_file(tmp_path):
+    staging = tmp_path / ".new"
+    staging.mkdir()
+    (staging / "a.txt").write_text("new")
+    export.move_into_place(staging, tmp_path / "out")
+    assert sorted(os.listdir(tmp_path)) == ["out"] and _tree(tmp_path / "out") == {"a.txt": "new"}
+    for old in ("folder", "file"):
+        target = tmp_path / old
+        if old == "folder":
+            (target / "sub").mkdir(parents=True)
+            (target / "sub" / "old.txt").write_text("old")
+        else:
+            target.write_text("old")
+        staging.mkdir()
+        (staging / "b.txt").write_text(old)
+        export.move_into_place(str(staging), str(target))
+        assert _tree(target) == {"b.txt": old}
+    assert sorted(os.listdir(tmp_path)) == ["file", "folder", "out"]  # nothing retired is left
+
+
+def test_move_into_place_puts_the_old_folder_back_when_the_move_fails(tmp_path, monkeypatch):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "keep.txt").write_text("keep me")
+    (tmp_path / ".new").mkdir()
+    real_replace, calls = os.replace, []
+
+    def replace(source, destination):
+        calls.append(os.path.basename(source))
+        if os.path.basename(source) == ".new":
+            raise OSError("cross-device link")
+        real_replace(source, destination)
+
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(OSError, match="cross-device link"):
+        export.move_into_place(tmp_path / ".new", tmp_path / "out")
+    assert calls[0] == "out" and calls[1] == ".new"  # renamed aside, then the failed move
+    assert sorted(os.listdir(tmp_path)) == [".new", "out"]
+    assert _tree(tmp_path / "out") == {"keep.txt": "keep me"}

@@ -13,6 +13,7 @@ from keras_ssl.augment.base import (
     in_xla_context,
 )
 from keras_ssl.augment.seeds import fold_in, lerp, uniform_per_image
+from keras_ssl.validation import check_int
 
 
 def gaussian_kernels(sigmas, kernel_size):
@@ -121,15 +122,12 @@ class RandomGaussianBlur(BaseAugmentation):
 
     def __init__(self, kernel_size, sigma=(0.1, 2.0), probability=0.5, **kwargs):
         super().__init__(**kwargs)
-        if (
-            isinstance(kernel_size, bool)
-            or not isinstance(kernel_size, int)
-            or kernel_size < 1
-            or kernel_size % 2 == 0
-        ):
+        fix = "pass an odd size such as 2 * (side // 20) + 1."
+        kernel_size = check_int(kernel_size, "kernel_size", 1, fix)
+        if kernel_size % 2 == 0:
             raise ValueError(
-                f"RandomGaussianBlur `kernel_size` must be a positive odd int; received "
-                f"{kernel_size!r}. Fix: pass an odd size such as 2 * (side // 20) + 1."
+                f"RandomGaussianBlur `kernel_size` must be odd (a kernel centred on each "
+                f"pixel); received {kernel_size!r}. Fix: {fix}"
             )
         self.kernel_size = kernel_size
         self.sigma = check_range(sigma, "sigma", low=0.0, low_open=True)

@@ -27,6 +27,7 @@ import keras
 import tensorflow as tf
 
 from keras_ssl.backbones.vit import PatchEmbedding
+from keras_ssl.validation import check_int_tuple
 
 
 @keras.saving.register_keras_serializable(package="keras_ssl")
@@ -295,16 +296,8 @@ def with_input_shape(encoder, input_shape, copy_weights=True):
         ValueError: for a malformed ``input_shape``, a channel change or size-dependent weights.
     """
     old_shape = _check_encoder(encoder)
-    shape = tuple(input_shape) if isinstance(input_shape, (tuple, list)) else None
-    if (
-        shape is None
-        or len(shape) != 3
-        or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in shape)
-    ):
-        raise ValueError(
-            f"`input_shape` must be (height, width, channels) with positive ints; received "
-            f"{input_shape!r}. Fix: pass e.g. (56, 56, 1)."
-        )
+    form = "(height, width, channels)"
+    shape = check_int_tuple(input_shape, "input_shape", form, (3,), "pass e.g. (56, 56, 1).")
     if shape[2] != old_shape[2]:
         raise ValueError(
             f"`input_shape` has {shape[2]} channels but encoder {encoder.name!r} takes "

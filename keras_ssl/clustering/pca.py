@@ -2,6 +2,8 @@
 
 import tensorflow as tf
 
+from keras_ssl.validation import check_int, check_positive_number
+
 
 def _check_features(features, name="features"):
     features = tf.cast(tf.convert_to_tensor(features), tf.float32)
@@ -35,21 +37,14 @@ def fit_pca(features, num_components, whiten=True, epsilon=1e-5):
     """
     features = _check_features(features)
     dim = features.shape[-1]
-    if (
-        isinstance(num_components, bool)
-        or not isinstance(num_components, int)
-        or num_components < 1
-        or (dim is not None and num_components > dim)
-    ):
-        raise ValueError(
-            f"`num_components` must be an integer in [1, {dim}] (the feature dimension); "
-            f"received {num_components!r}. Fix: use at most the feature dimension (DeepCluster "
-            "uses 256 for 4096-d features)."
-        )
-    if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or epsilon <= 0:
-        raise ValueError(
-            f"`epsilon` must be a positive number; received {epsilon!r}. Fix: use e.g. 1e-5."
-        )
+    limit = "" if dim is None else f", {dim}"
+    num_components = check_int(
+        num_components,
+        "num_components",
+        fix=f"use at most the feature dimension{limit} (DeepCluster uses 256 for 4096-d features).",
+        maximum=dim,
+    )
+    check_positive_number(epsilon, "epsilon", "use e.g. 1e-5.")
     mean = tf.reduce_mean(features, axis=0)
     centred = features - mean
     count = tf.cast(tf.shape(features)[0], tf.float32)

@@ -41,15 +41,11 @@ def load_image_folder(directory, image_size=None, channels=3, as_numpy=False):
             subfolders, an unreadable image, bad ``image_size``/``channels``, or images of
             different sizes without ``image_size``.
     """
-    if channels not in (1, 3, 4):
-        raise ValueError(
-            f"`channels` must be 1, 3 or 4; received {channels!r}. Fix: pass channels=3 for RGB "
-            "or channels=1 for grayscale."
-        )
+    _check_channels(channels)
     resize = image_size is not None
     if resize:
         image_size = _check_image_size(image_size)
-    paths, labels, class_names = _list_images(directory)
+    paths, labels, class_names = list_images(directory)
     sizes = {path: _image_size(path) for path in paths}
     if not resize:
         distinct = sorted(set(sizes.values()))
@@ -62,7 +58,7 @@ def load_image_folder(directory, image_size=None, channels=3, as_numpy=False):
                 "Fix: pass image_size=(height, width) to resize them."
             )
         image_size = distinct[0]
-    dataset = _make_dataset(paths, labels, image_size, channels, resize)
+    dataset = image_files_dataset(paths, labels, image_size, channels, resize)
     if not as_numpy:
         return dataset, class_names
     batches = list(dataset.batch(1024).as_numpy_iterator())
@@ -70,6 +66,14 @@ def load_image_folder(directory, image_size=None, channels=3, as_numpy=False):
         return (np.concatenate(batches), None), class_names
     images, label_array = (np.concatenate(parts) for parts in zip(*batches))
     return (images, label_array), class_names
+
+
+def _check_channels(channels):
+    if channels not in (1, 3, 4):
+        raise ValueError(
+            f"`channels` must be 1, 3 or 4; received {channels!r}. Fix: pass channels=3 for RGB "
+            "or channels=1 for grayscale."
+        )
 
 
 def _check_image_size(image_size):
@@ -94,8 +98,23 @@ def _is_image_file(path):
     return path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS
 
 
-def _list_images(directory):
-    """Returns ``(paths, labels or None, class_names or None)`` in loading order."""
+def list_images(directory):
+    """Lists the image files of ``directory`` in the order :func:`load_image_folder` loads them.
+
+    The layouts, the files taken (PNG/JPEG by extension, hidden entries skipped) and the order
+    are those of :func:`load_image_folder`; nothing is decoded.
+
+    Args:
+        directory: the folder (one subfolder per class, or a flat folder of images).
+
+    Returns:
+        ``(paths, labels, class_names)``: ``paths`` the ``pathlib.Path`` of every image;
+        ``labels`` the class index of each (a list of ints), or None for a flat folder;
+        ``class_names`` the sorted subfolder names, or None for a flat folder.
+
+    Raises:
+        ValueError: for a missing or empty folder, or one mixing images and class subfolders.
+    """
     root = pathlib.Path(directory)
     if not root.is_dir():
         raise ValueError(
@@ -181,8 +200,36 @@ def _image_size(path):
     )
 
 
-def _make_dataset(paths, labels, image_size, channels, resize):
-    height, width = image_size
+def image_files_dataset(paths, labels, image_size, channels=3, resize=True):
+    """A ``tf.data.Dataset`` that decodes the PNG/JPEG files ``paths`` into ``uint8`` images.
+
+    Images are decoded in the order of ``paths`` and converted to ``channels``; with ``resize``
+    they are resized to ``image_size`` as :func:`load_image_folder` does (bilinear with
+    antialiasing, rounded back to ``uint8``).
+
+    Args:
+        paths: the image files (``str`` or ``pathlib.Path``), e.g. from :func:`list_images`.
+        labels: one integer label per path, or None for images without labels.
+        image_size: ``(height, width)`` of the images produced.
+        channels: 1 (grayscale), 3 (RGB) or 4 (RGBA).
+        resize: resize every image to ``image_size``; when False every file must already
+            have that size (the dataset raises ``InvalidArgumentError`` on another one).
+
+    Returns:
+        A dataset of ``(image, label)`` (``uint8`` ``[height, width, channels]``, ``int32``
+        scalar), or of images alone when ``labels`` is None.
+
+    Raises:
+        ValueError: for bad ``image_size`` or ``channels``, or a ``labels`` of another length
+            than ``paths``.
+    """
+    _check_channels(channels)
+    height, width = _check_image_size(image_size)
+    if labels is not None and len(labels) != len(paths):
+        raise ValueError(
+            f"`labels` must hold one label per path; received {len(labels)} labels for "
+            f"{len(paths)} paths. Fix: pass labels of the same length as paths, or None."
+        )
 
     def load(path):
         image = tf.io.decode_image(

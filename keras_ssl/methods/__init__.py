@@ -8,7 +8,8 @@ from keras_ssl.methods.byol import BYOL
 from keras_ssl.methods.colorization import Colorization
 from keras_ssl.methods.context_encoder import ContextEncoder
 from keras_ssl.methods.cpc import CPC
-from keras_ssl.methods.deepcluster import DeepCluster, DeepClusterCallback
+from keras_ssl.methods.deepcluster import DeepCluster
+from keras_ssl.methods.deepcluster_callback import DeepClusterCallback
 from keras_ssl.methods.dino import DINO
 from keras_ssl.methods.iic import IIC
 from keras_ssl.methods.jigsaw import Jigsaw

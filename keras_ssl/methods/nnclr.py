@@ -4,7 +4,8 @@ import keras
 import tensorflow as tf
 
 from keras_ssl import distribute
-from keras_ssl.layers import MemoryQueue, MLPHead
+from keras_ssl.layers import MLPHead
+from keras_ssl.layers.memory_queue import MemoryQueue, check_queue_batch
 from keras_ssl.losses.nearest_neighbour import nearest_neighbours, nnclr_loss
 from keras_ssl.methods.base import SSLMethod
 from keras_ssl.validation import check_int, check_positive_number
@@ -135,7 +136,7 @@ class NNCLR(SSLMethod):
                 "augmenter with two views (keras_ssl.augment.presets.byol)."
             )
         batch = views[0].shape[0]
-        self._check_batch(batch, distribute.num_replicas())
+        check_queue_batch(self.queue_size, batch, "NNCLR")
         features = self.encoder(tf.concat(views, axis=0), training=training)
         projections = self.projector(features, training=training)
         predictions = self.predictor(projections, training=training)
@@ -149,32 +150,11 @@ class NNCLR(SSLMethod):
         loss_12 = nnclr_loss(nn_1, p_2, self.temperature, distribute.gather(p_2), offset)
         loss_21 = nnclr_loss(nn_2, p_1, self.temperature, distribute.gather(p_1), offset)
         loss = (tf.reduce_mean(loss_12) + tf.reduce_mean(loss_21)) / 2.0
-        enqueue = distribute.gather(tf.stop_gradient(tf.math.l2_normalize(z_1, axis=1)))
-        # all_gather drops the static shape that MemoryQueue.enqueue needs.
-        enqueue.set_shape([batch * distribute.num_replicas(), self.projection_dim])
+        enqueue = distribute.gather_batch(tf.stop_gradient(tf.math.l2_normalize(z_1, axis=1)))
         return {"loss": loss}, features[:batch], {"projections": enqueue}
 
     def after_optimizer_step(self, projections):
         self.support_set.enqueue(projections)
-
-    def _check_batch(self, batch, replicas):
-        if batch is None:
-            raise ValueError(
-                "NNCLR needs batches of a fixed size (the support set is filled one global batch "
-                "at a time); received views whose batch size is unknown when the step is traced. "
-                "Fix: pass a tf.data.Dataset batched with drop_remainder=True "
-                "(keras_ssl.datasets.make_ssl_dataset does) instead of NumPy arrays."
-            )
-        per_step = batch * replicas
-        if self.queue_size % per_step:
-            lower = max(per_step, self.queue_size - self.queue_size % per_step)
-            raise ValueError(
-                f"NNCLR's queue_size must be a multiple of the global batch (the projections "
-                f"enqueued per step); received queue_size={self.queue_size} with a global batch "
-                f"of {per_step} ({batch} per replica x {replicas} replicas). Fix: use "
-                f"queue_size={lower} or {lower + per_step}, or a global batch size that divides "
-                f"{self.queue_size}."
-            )
 
     def get_config(self):
         return {

@@ -65,13 +65,6 @@ def _hash32(x):
     return tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, 16))
 
 
-def gather_batch(tensor):
-    """``distribute.gather`` with the static shape ``[replicas * n, ...]`` that all_gather drops."""
-    gathered = distribute.gather(tensor)
-    gathered.set_shape([distribute.num_replicas() * tensor.shape[0], *tensor.shape[1:]])
-    return gathered
-
-
 def check_bn_splits(bn_splits):
     """Raises a ``ValueError`` unless ``bn_splits`` is ``None`` or an integer >= 1."""
     if bn_splits is not None:
@@ -118,12 +111,12 @@ def unshuffled_keys(encode, view, offset, step=None):
     """
     if step is None:
         keys = encode(view)
-        return keys, gather_batch(keys)
+        return keys, distribute.gather_batch(keys)
     rows = offset + tf.range(view.shape[0])
     permutation = shuffle_permutation(view.shape[0] * distribute.num_replicas(), step)
     # Shuffle: this replica encodes rows permutation[offset : offset + n] of the global batch.
-    shuffled = tf.gather(gather_batch(view), tf.gather(permutation, rows))
-    shuffled_keys = gather_batch(encode(shuffled))
+    shuffled = tf.gather(distribute.gather_batch(view), tf.gather(permutation, rows))
+    shuffled_keys = distribute.gather_batch(encode(shuffled))
     # Unshuffle: row permutation[i] of the global batch is row i of the shuffled keys.
     all_keys = tf.gather(shuffled_keys, tf.argsort(permutation))
     return tf.gather(all_keys, rows), all_keys

@@ -11,7 +11,6 @@ import tensorflow as tf
 
 from keras_ssl import distribute
 from keras_ssl.methods.multicrop_views import LARGE_CROPS
-from keras_ssl.methods.shuffle_bn import gather_batch
 
 
 def queue_scores(queue, crop, kernel):
@@ -29,7 +28,7 @@ def enqueue_global_batch(queue, fill, projections, active):
     """Enqueues the large-crop projections ``[n, 2 d]`` of every replica (gathered, so each
     replica writes the same keys) and adds them to the ``fill`` count, up to the queue size,
     when ``active`` (a bool tensor: the queue's start epoch has come)."""
-    keys = gather_batch(projections)
+    keys = distribute.gather_batch(projections)
     queue.enqueue(keys)
     added = tf.where(active, tf.shape(keys)[0], 0)
     fill.assign(tf.minimum(fill + added, queue.size))

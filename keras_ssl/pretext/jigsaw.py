@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_ssl.layers.patch_grid import _pair
+from keras_ssl.validation import check_int
 
 #: Tiles per side of the puzzle grid (the paper's 3x3 puzzle).
 GRID = 3
@@ -109,23 +110,17 @@ def permutation_set(
         ValueError: for fewer than 2 or more than ``num_tiles!`` permutations, or an unknown
             criterion, or when the set does not reach ``min_hamming``.
     """
-    if isinstance(num_tiles, bool) or not isinstance(num_tiles, int) or not 2 <= num_tiles <= 9:
-        raise ValueError(
-            f"`num_tiles` must be an int from 2 to 9; received {num_tiles!r}. Fix: use 9 for a "
-            "3x3 puzzle."
-        )
+    num_tiles = check_int(num_tiles, "num_tiles", 2, "use 9 for a 3x3 puzzle.", maximum=9)
     available = math.factorial(num_tiles)
-    if (
-        isinstance(num_permutations, bool)
-        or not isinstance(num_permutations, int)
-        or not 2 <= num_permutations <= available
-    ):
-        raise ValueError(
-            f"Too few or too many permutations: received num_permutations={num_permutations!r} "
-            f"for {num_tiles} tiles; expected an int from 2 (a classification task needs at least "
-            f"two classes) to {available} ({num_tiles}!). Fix: pass e.g. num_permutations=100 "
-            "(the paper's best is 1000)."
-        )
+    num_permutations = check_int(
+        num_permutations,
+        "num_permutations",
+        2,
+        f"pass at least 2 (a classification task needs at least two classes) and at most the "
+        f"{available} ({num_tiles}!) orders of {num_tiles} tiles, e.g. num_permutations="
+        f"{min(100, available)} (the paper's best is 1000 for 9 tiles).",
+        maximum=available,
+    )
     if criterion not in ("max_min", "sum"):
         raise ValueError(
             f"`criterion` must be 'max_min' or 'sum'; received {criterion!r}. Fix: use "

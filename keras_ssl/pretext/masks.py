@@ -22,28 +22,21 @@ import tensorflow as tf
 
 from keras_ssl.augment.seeds import resolve_seed
 from keras_ssl.pretext.noise import uniform
+from keras_ssl.validation import check_in_range, check_int, check_int_tuple
 
 #: Names accepted by :func:`make_masks`.
 MASK_TYPES = ("central", "random_blocks", "random_region")
 
 
 def _check_shape(image_shape):
-    valid = isinstance(image_shape, (tuple, list)) and len(image_shape) in (2, 3)
-    valid = valid and all(isinstance(d, int) and d >= 1 for d in image_shape)
-    if not valid:
-        raise ValueError(
-            f"`image_shape` must be (height, width) or (height, width, channels) with positive "
-            f"ints; received {image_shape!r}. Fix: pass e.g. (28, 28, 1)."
-        )
-    return image_shape[0], image_shape[1]
+    form = "(height, width) or (height, width, channels)"
+    shape = check_int_tuple(image_shape, "image_shape", form, (2, 3), "pass e.g. (28, 28, 1).")
+    return shape[0], shape[1]
 
 
 def _check_fraction(value, name, example):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
-        raise ValueError(
-            f"`{name}` must be a number in (0, 1); received {value!r}. Fix: pass e.g. "
-            f"{name}={example}."
-        )
+    fix = f"pass e.g. {name}={example}."
+    check_in_range(value, name, 0, 1, fix, low_open=True, high_open=True)
 
 
 def central_square(batch_size, image_shape, size=0.5):
@@ -145,11 +138,13 @@ def region_shape(kind, image_shape, overlap):
 
 def check_overlap(value, name="overlap"):
     """Raises a ``ValueError`` unless ``value`` is an int >= 0 (a border width in pixels)."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise ValueError(
-            f"`{name}` must be an int >= 0 (pixels); received {value!r}. Fix: pass e.g. 4, "
-            "the released context encoder's overlapPred, or 0 for no border."
-        )
+    check_int(
+        value,
+        name,
+        0,
+        "pass a border width in pixels, e.g. 4 (the released context encoder's overlapPred), "
+        "or 0 for no border.",
+    )
 
 
 def random_blocks(

@@ -14,6 +14,7 @@ import math
 import tensorflow as tf
 
 from keras_ssl.augment.seeds import canonical_seed, fold_in, resolve_seed
+from keras_ssl.validation import check_in_range, check_positive_number
 
 #: Names accepted by :func:`corrupt`.
 NOISE_TYPES = ("gaussian", "masking", "salt_and_pepper")
@@ -98,19 +99,12 @@ def check_noise(noise, amount):
             f"`noise` must be one of {NOISE_TYPES} or None; received {noise!r}. Fix: pass e.g. "
             "noise='masking' (Vincent et al. 2008), or None for a plain autoencoder."
         )
-    if noise is None:
-        return
-    valid = isinstance(amount, (int, float)) and not isinstance(amount, bool)
-    if noise == "gaussian" and not (valid and amount > 0):
-        raise ValueError(
-            f"`noise_amount` for Gaussian noise is a standard deviation > 0; received "
-            f"{amount!r}. Fix: pass e.g. noise_amount=0.3."
-        )
-    if noise != "gaussian" and not (valid and 0 < amount < 1):
-        raise ValueError(
-            f"`noise_amount` for {noise} noise is a fraction in (0, 1); received {amount!r}. "
-            "Fix: pass e.g. noise_amount=0.25."
-        )
+    if noise == "gaussian":
+        fix = "pass the standard deviation of the Gaussian noise, e.g. noise_amount=0.3."
+        check_positive_number(amount, "noise_amount", fix)
+    elif noise is not None:
+        fix = f"pass the share of pixels {noise} noise corrupts, a fraction in (0, 1), e.g. 0.25."
+        check_in_range(amount, "noise_amount", 0, 1, fix, low_open=True, high_open=True)
 
 
 def corrupt(images, noise, amount, seed=None):

@@ -23,7 +23,7 @@ import uuid
 import numpy as np
 
 from keras_ssl.evaluation.features import check_features, check_labels, l2_normalize
-from keras_ssl.export import _move_into_place
+from keras_ssl.export import move_into_place
 from keras_ssl.retrieval import faiss_backend
 from keras_ssl.retrieval.exact_backend import ExactBackend
 from keras_ssl.validation import check_int
@@ -410,7 +410,7 @@ class Index:
             }
             with open(os.path.join(staging, INDEX_FILE), "w") as file:
                 json.dump(description, file, indent=2)
-            _move_into_place(staging, path)
+            move_into_place(staging, path)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return path

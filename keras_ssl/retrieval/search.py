@@ -183,7 +183,7 @@ def load_query_images(query, input_shape):
         images = _npy_images(path, (height, width, channels))
         return images, [f"{path.name}[{i}]" for i in range(len(images))], None
     if path.is_file() and path.suffix.lower() in folder_lib.IMAGE_EXTENSIONS:
-        dataset = folder_lib._make_dataset([path], None, (height, width), channels, True)
+        dataset = folder_lib.image_files_dataset([path], None, (height, width), channels)
         return np.stack(list(dataset.as_numpy_iterator())), [path.name], None
     if not path.is_dir():
         raise ValueError(
@@ -191,7 +191,7 @@ def load_query_images(query, input_shape):
             f"{str(query)!r}, which {'is not one of those' if path.exists() else 'does not exist'}"
             ". Fix: check the path."
         )
-    paths, _, class_names = folder_lib._list_images(path)
+    paths, _, class_names = folder_lib.list_images(path)
     (images, labels), _ = folder_lib.load_image_folder(
         path, image_size=(height, width), channels=channels, as_numpy=True
     )

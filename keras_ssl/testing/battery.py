@@ -46,6 +46,10 @@ class MethodBattery:
         mixed_precision_tolerance: ``{"atol": .., "rtol": ..}`` of the mixed-precision check.
         save_load_model: factory for the round trip alone (``None``: ``make_model``), e.g. one
             whose state was adapted to data first.
+        replica_model: factory for the replica check alone (``None``: ``make_model``), e.g. one
+            without a step that depends on the device layout (MoCo's shuffle-BN).
+        mixed_precision_model: factory for the mixed-precision check alone (``None``:
+            ``make_model``), e.g. one whose activations bfloat16 can resolve.
     """
 
     make_model = None
@@ -58,6 +62,8 @@ class MethodBattery:
     xla_tolerance = {}
     mixed_precision_tolerance = {}
     save_load_model = None
+    replica_model = None
+    mixed_precision_model = None
 
     def check_history(self, history):
         """Hook: extra assertions on the ``fit`` history of :meth:`test_fit_updates_weights`."""
@@ -73,7 +79,7 @@ class MethodBattery:
 
     def test_two_replicas_equal_one(self):
         check_replica_equivalence(
-            self.make_model,
+            self.replica_model or self.make_model,
             self.make_data(),
             self.global_batch,
             state_fn=self.state_fn,
@@ -107,7 +113,7 @@ class MethodBattery:
     @pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
     def test_mixed_precision_step_is_close_to_float32(self, policy):
         check_mixed_precision(
-            self.make_model,
+            self.mixed_precision_model or self.make_model,
             self.make_data(steps=1),
             self.global_batch,
             policy,

@@ -79,9 +79,17 @@ def test_blur_probability_and_sigma_per_image():
     )
 
 
-@pytest.mark.parametrize("kernel_size", [0, 4, 3.0, True])
-def test_bad_kernel_size_raises(kernel_size):
-    with pytest.raises(ValueError, match=r"positive odd int; received .*Fix"):
+@pytest.mark.parametrize(
+    "kernel_size, match",
+    [
+        (0, r"`kernel_size` must be an integer >= 1; received 0\. Fix: pass an odd size"),
+        (3.0, r"`kernel_size` must be an integer >= 1; received 3\.0"),
+        (True, r"`kernel_size` must be an integer >= 1; received True"),
+        (4, r"`kernel_size` must be odd .*; received 4\. Fix: pass an odd size"),
+    ],
+)
+def test_bad_kernel_size_raises(kernel_size, match):
+    with pytest.raises(ValueError, match=match):
         RandomGaussianBlur(kernel_size)
 
 

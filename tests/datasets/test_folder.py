@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 
 from keras_ssl.datasets import load_image_folder
+from keras_ssl.datasets.folder import image_files_dataset, list_images
 
 
 def _write_png(path, image):
@@ -181,3 +182,52 @@ def test_bad_image_size(tmp_path, image_size):
 def test_bad_channels(tmp_path, channels):
     with pytest.raises(ValueError, match=r"`channels` must be 1, 3 or 4; received"):
         load_image_folder(tmp_path, channels=channels)
+
+
+def test_list_images_gives_the_loading_order_without_decoding(class_folder, tmp_path_factory):
+    directory, _, expected_labels = class_folder
+    paths, labels, class_names = list_images(directory)
+    expected = ["cat/a.png", "cat/b.png", "dog/nested/y.PNG", "dog/x.png", "dog/z.png"]
+    assert [path.relative_to(directory).as_posix() for path in paths] == expected
+    assert labels == list(expected_labels) and class_names == ["cat", "dog"]
+    flat = tmp_path_factory.mktemp("flat")
+    _write_png(flat / "b.png", _random_image(15, (2, 2, 3)))
+    (flat / "a.png").write_bytes(b"not an image: listing decodes nothing")
+    assert list_images(flat) == ([flat / "a.png", flat / "b.png"], None, None)
+
+
+def test_list_images_rejects_a_missing_folder(tmp_path):
+    with pytest.raises(ValueError, match=r"does not exist.*received '.*nowhere'.*Fix:"):
+        list_images(tmp_path / "nowhere")
+
+
+def test_image_files_dataset_decodes_and_resizes_in_path_order(tmp_path):
+    images = {"b.png": _random_image(16, (6, 4, 3)), "a.png": _random_image(17, (3, 5, 3))}
+    for name, image in images.items():
+        _write_png(tmp_path / name, image)
+    paths = [tmp_path / "b.png", str(tmp_path / "a.png")]  # Path or str, in the given order
+    dataset = image_files_dataset(paths, [4, 7], (6, 4), channels=1)
+    assert dataset.element_spec == (tf.TensorSpec((6, 4, 1), tf.uint8), tf.TensorSpec((), tf.int32))
+    (first, label_1), (second, label_2) = dataset.as_numpy_iterator()
+    assert (label_1, label_2) == (4, 7)
+    gray = {name: tf.io.decode_png(tf.io.encode_png(im), channels=1) for name, im in images.items()}
+    np.testing.assert_array_equal(first, gray["b.png"])  # already 6x4: pixels kept exactly
+    reference = tf.image.resize(gray["a.png"], (6, 4), antialias=True).numpy()
+    np.testing.assert_array_equal(second, np.clip(np.round(reference), 0, 255).astype(np.uint8))
+    unlabelled = image_files_dataset(paths[:1], None, (6, 4), resize=False)
+    assert unlabelled.element_spec == tf.TensorSpec((6, 4, 3), tf.uint8)
+    np.testing.assert_array_equal(next(unlabelled.as_numpy_iterator()), images["b.png"])
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"labels": [0, 1]}, r"one label per path; received 2 labels for 1 paths"),
+        ({"channels": 2}, r"`channels` must be 1, 3 or 4; received 2"),
+        ({"image_size": (0, 3)}, r"`image_size` must be \(height, width\).*received \(0, 3\)"),
+    ],
+)
+def test_image_files_dataset_rejects_bad_arguments(tmp_path, kwargs, message):
+    arguments = {"paths": [tmp_path / "a.png"], "labels": None, "image_size": (2, 2), **kwargs}
+    with pytest.raises(ValueError, match=message):
+        image_files_dataset(**arguments)

@@ -1,6 +1,5 @@
-import importlib.util
 import math
-import os
+import pathlib
 import warnings
 
 import keras
@@ -20,12 +19,11 @@ from keras_ssl.augment import (
     presets,
 )
 from keras_ssl.callbacks import CollapseMonitor, CollapseWarning
-from keras_ssl.datasets import fashion_mnist
 from keras_ssl.datasets.pipeline import make_ssl_dataset
 from keras_ssl.methods.byol import BYOL
 
 GLOBAL_BATCH = 8
-CONFIGS = os.path.join(os.path.dirname(__file__), "..", "..", "configs")
+CONFIG = pathlib.Path(__file__).parents[2] / "configs" / "byol_fashion_mnist.py"
 
 
 def make_model(**kwargs):
@@ -68,25 +66,17 @@ def smooth_images(count=64, seed=0):
 
 
 # ------------------------------------------------------------------------------ battery
-def test_fit_updates_weights():
-    testing.check_fit_updates(make_model, make_data(), GLOBAL_BATCH)
+class TestBattery(testing.MethodBattery):
+    make_model = staticmethod(make_model)
+    make_data = staticmethod(make_data)
+    global_batch = GLOBAL_BATCH
+    # The replica check and the round trip compare the target network too. The export check
+    # compares with model.predict, i.e. model.encoder: the ONLINE encoder.
+    state_fn = staticmethod(target_state)
 
-
-def test_two_replicas_equal_one_including_the_target():
-    testing.check_replica_equivalence(make_model, make_data(), GLOBAL_BATCH, state_fn=target_state)
-
-
-def test_xla_step_matches_plain_step():
-    testing.check_xla_step(make_model, make_data(), GLOBAL_BATCH)
-
-
-def test_keras_round_trip_restores_the_target(tmp_path):
-    testing.check_save_load(make_model, make_data(), GLOBAL_BATCH, tmp_path, state_fn=target_state)
-
-
-def test_export_serves_the_online_encoder_in_a_fresh_process(tmp_path):
-    # check_export compares with model.predict, i.e. model.encoder: the ONLINE encoder.
-    testing.check_export(make_model, make_data(steps=1), GLOBAL_BATCH, tmp_path)
+    def check_restored(self, restored):
+        assert isinstance(restored, BYOL) and restored.momentum == 0.9
+        assert isinstance(restored.augmenter.pipelines[1][-1], RandomSolarize)
 
 
 # --------------------------------------------------------------------- paper behaviour
@@ -312,39 +302,15 @@ def test_trains_from_the_input_pipeline_and_learns(toy_runs):
     assert np.isfinite(run["loss"]).all()
 
 
-def _load_config(name):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(CONFIGS, f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config()
-
-
-def test_trains_from_its_config(tmp_path):
-    config = _load_config("byol_fashion_mnist")
+def test_config_is_the_recipe():
+    # Training from the config is tests/methods/test_configs.py; this checks its choices reach
+    # the model that experiment.build_model makes from it.
+    config = testing.load_config(CONFIG)
     assert config.method == "byol" and config.augment.preset == "byol"
     assert config.method_kwargs.momentum == 0.99 and config.optimizer.name == "adamw"
-    config.data.data_dir = str(fashion_mnist.EMBEDDED_DIR)
-    config.data.train_examples = 128
-    config.data.probe_train_examples = 200
-    config.data.probe_test_examples = 100
-    config.backbone_kwargs = {"widths": (4, 8)}
-    config.method_kwargs.projection_hidden_dim = 16
-    config.method_kwargs.prediction_hidden_dim = 16
-    config.method_kwargs.projection_dim = 8
-    config.batch_size = 64
-    config.epochs = 1
-    config.precision = "float32"
-    config.probes.linear_epochs = 2
-    config.probes.collapse_every_epochs = 0
-    config.export = False  # export is checked by the battery
-    model, history = experiment.train(config, str(tmp_path), verbose=0)
-    assert isinstance(model, BYOL) and np.isfinite(history["loss"]).all()
-    assert {"loss", "knn_accuracy", "linear_accuracy"} <= set(history)
-    restored = keras.saving.load_model(os.path.join(tmp_path, "model.keras"))
-    assert isinstance(restored, BYOL) and restored.momentum == 0.99
-    assert isinstance(restored.augmenter.pipelines[1][-1], RandomSolarize)
-    for key, value in target_state(model).items():
-        np.testing.assert_array_equal(target_state(restored)[key], value, err_msg=key)
+    model = experiment.build_model(testing.shrink_config(config), (28, 28, 1))
+    assert isinstance(model, BYOL) and model.momentum == 0.99
+    assert isinstance(model.augmenter.pipelines[1][-1], RandomSolarize)
 
 
 # --------------------------------------------------------------------------- presets
@@ -472,8 +438,3 @@ def test_bad_method_arguments_raise():
     views = tuple(tf.zeros((4, 8, 8, 1)) for _ in range(3))
     with pytest.raises(ValueError, match=r"exactly 2 views per image; received 3.*Fix"):
         model.compute_ssl_loss(views, training=False)
-
-
-@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
-def test_mixed_precision_step_is_close_to_float32(policy):
-    testing.check_mixed_precision(make_model, make_data(steps=1), GLOBAL_BATCH, policy)

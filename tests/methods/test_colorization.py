@@ -40,34 +40,24 @@ def adapted_model(**kwargs):
 
 
 # ------------------------------------------------------------------------------ battery
-def test_fit_updates_weights():
-    history = testing.check_fit_updates(adapted_model, make_data(), GLOBAL_BATCH)
-    assert set(history) == {"loss", "bin_accuracy", "probe_loss", "probe_accuracy"}
+class TestBattery(testing.MethodBattery):
+    # Replicas: the loss is a mean over this replica's pixels (equal local batches: the mean
+    # over replicas is the global mean); synchronized BatchNorm in encoder and head; the bin
+    # frequencies are fixed during training and compared as state. The export: the exported
+    # encoder takes RGB uint8 images and converts them to L inside the graph.
+    make_model = staticmethod(adapted_model)
+    make_data = staticmethod(make_data)
+    global_batch = GLOBAL_BATCH
+    state_fn = staticmethod(state)
+    mixed_precision_model = staticmethod(make_model)
 
+    def check_history(self, history):
+        assert set(history) == {"loss", "bin_accuracy", "probe_loss", "probe_accuracy"}
 
-def test_two_replicas_equal_one():
-    # The loss is a mean over this replica's pixels (equal local batches: the mean over
-    # replicas is the global mean); synchronized BatchNorm in encoder and head; the bin
-    # frequencies are fixed during training and compared as state.
-    testing.check_replica_equivalence(adapted_model, make_data(), GLOBAL_BATCH, state_fn=state)
-
-
-def test_xla_step_matches_plain_step():
-    testing.check_xla_step(adapted_model, make_data(steps=1), GLOBAL_BATCH)
-
-
-def test_keras_round_trip_keeps_the_bin_frequencies(tmp_path):
-    restored = testing.check_save_load(
-        adapted_model, make_data(), GLOBAL_BATCH, tmp_path, state_fn=state
-    )
-    assert isinstance(restored, Colorization) and restored.image_shape == (8, 8, 3)
-    assert restored.encoder.input_shape == (None, 8, 8, 1)
-    assert np.ptp(state(restored)["bin_frequencies"]) > 0  # the adapted, not the uniform prior
-
-
-def test_export_serves_rgb_images_in_fresh_process(tmp_path):
-    # The exported encoder takes RGB uint8 images and converts them to L inside the graph.
-    testing.check_export(make_model, make_data(steps=1), GLOBAL_BATCH, tmp_path)
+    def check_restored(self, restored):
+        assert isinstance(restored, Colorization) and restored.image_shape == (8, 8, 3)
+        assert restored.encoder.input_shape == (None, 8, 8, 1)
+        assert np.ptp(state(restored)["bin_frequencies"]) > 0  # the adapted, not the uniform prior
 
 
 # ------------------------------------------------------------------------- paper loss
@@ -214,8 +204,3 @@ def test_encoders_without_feature_maps_raise():
     odd = backbones.SmallResNet((10, 10, 1), widths=(4, 8, 8))  # 10 -> 5 -> 3 maps
     with pytest.raises(ValueError, match=r"multiple of the encoder's feature-map size \(3, 3\)"):
         Colorization(odd)
-
-
-@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
-def test_mixed_precision_step_is_close_to_float32(policy):
-    testing.check_mixed_precision(make_model, make_data(steps=1), GLOBAL_BATCH, policy)

@@ -8,7 +8,6 @@ import tensorflow as tf
 
 from keras_ssl import backbones, experiment, methods, testing
 from keras_ssl.backbones.vit import ViT, ViTParts
-from keras_ssl.datasets import fashion_mnist
 from keras_ssl.layers.patch_masking import patchify
 from keras_ssl.losses.masked_patches import masked_patch_loss
 from keras_ssl.methods.mae import MAE
@@ -46,41 +45,25 @@ def state(model):
 
 
 # ------------------------------------------------------------------------------ battery
-def test_fit_updates_weights():
-    # Every weight moves: the whole ViT (patch embedding, class token, position embeddings,
-    # blocks, final norm), the decoder and its mask token, and the probe.
-    history = testing.check_fit_updates(make_model, make_data(), GLOBAL_BATCH)
-    assert set(history) == {"loss", "probe_loss", "probe_accuracy"}
+class TestBattery(testing.MethodBattery):
+    # Fit: every weight moves: the whole ViT (patch embedding, class token, position
+    # embeddings, blocks, final norm), the decoder and its mask token, and the probe.
+    # Replicas: the mask noise is drawn for the global batch from the step's stateless seed and
+    # sliced per replica, and the loss is a mean of per-example terms: 2 replicas equal 1
+    # (every weight, the mask seed and each step's loss).
+    # XLA: static shapes (4 of the 16 patches visible in every image) and random bits that XLA
+    # and TensorFlow draw identically: the compiled step gives the same masks.
+    make_model = staticmethod(make_model)
+    make_data = staticmethod(make_data)
+    global_batch = GLOBAL_BATCH
+    state_fn = staticmethod(state)
 
+    def check_history(self, history):
+        assert set(history) == {"loss", "probe_loss", "probe_accuracy"}
 
-def test_two_replicas_equal_one():
-    # The mask noise is drawn for the global batch from the step's stateless seed and sliced
-    # per replica, and the loss is a mean of per-example terms: 2 replicas equal 1 (every
-    # weight, the mask seed and each step's loss).
-    testing.check_replica_equivalence(make_model, make_data(), GLOBAL_BATCH, state_fn=state)
-
-
-def test_xla_step_matches_plain_step():
-    # Static shapes (4 of the 16 patches visible in every image) and random bits
-    # that XLA and TensorFlow draw identically: the compiled step gives the same masks.
-    testing.check_xla_step(make_model, make_data(), GLOBAL_BATCH)
-
-
-def test_keras_round_trip(tmp_path):
-    restored = testing.check_save_load(
-        make_model, make_data(), GLOBAL_BATCH, tmp_path, state_fn=state
-    )
-    assert isinstance(restored, MAE) and restored.mask_ratio == 0.75
-    assert restored.decoder.depth == 1 and restored.num_visible == 4
-
-
-def test_export_serves_in_fresh_process(tmp_path):
-    testing.check_export(make_model, make_data(steps=1), GLOBAL_BATCH, tmp_path)
-
-
-@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
-def test_mixed_precision_step_is_close_to_float32(policy):
-    testing.check_mixed_precision(make_model, make_data(steps=1), GLOBAL_BATCH, policy)
+    def check_restored(self, restored):
+        assert isinstance(restored, MAE) and restored.mask_ratio == 0.75
+        assert restored.decoder.depth == 1 and restored.num_visible == 4
 
 
 # ---------------------------------------------------------------------- MAE specifics
@@ -228,32 +211,16 @@ def test_registry_and_defaults_are_the_papers():
     assert model.decoder_mlp_ratio == 4.0
 
 
-def test_trains_from_its_config(tmp_path):
-    spec = importlib.util.spec_from_file_location(CONFIG.stem, CONFIG)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    config = module.get_config()
+def test_config_is_the_recipe_and_the_example_draws_a_saved_run(tmp_path):
+    # Training from the config is tests/methods/test_configs.py; this checks its choices reach
+    # the model that experiment.build_model makes from it.
+    config = testing.load_config(CONFIG)
     assert config.method == "mae" and config.backbone == "vit"
-    config.data.data_dir = str(fashion_mnist.EMBEDDED_DIR)
-    config.data.train_examples = 256
-    config.data.probe_train_examples = 200
-    config.data.probe_test_examples = 50
-    config.backbone_kwargs = {"patch_size": 7, "dim": 16, "depth": 1, "num_heads": 2}
-    config.method_kwargs.decoder_dim = 16
-    config.method_kwargs.decoder_depth = 1
-    config.method_kwargs.decoder_num_heads = 2
-    config.batch_size = 64
-    config.epochs = 1
-    config.precision = "float32"
-    config.probes.linear_epochs = 1
-    config.probes.collapse_every_epochs = 0
-    config.export = False
-    model, history = experiment.train(config, str(tmp_path), verbose=0)
-    assert isinstance(model, MAE) and model.optimizer.iterations == 4
-    assert model.num_visible == 4  # int(16 * 0.25) of the 4x4 grid of 7 px patches
-    assert np.isfinite(history["loss"][0])
-    assert 0 <= history["knn_accuracy"][0] <= 1
-    # The example draws the trained run's reconstructions from its work folder.
+    model = experiment.build_model(testing.shrink_config(config), (28, 28, 1))
+    assert isinstance(model, MAE) and model.mask_ratio == 0.75
+    assert model.num_visible == 12  # int(49 * 0.25) of the 7x7 grid of 4 px patches
+    # The example draws the reconstructions of a run from its work folder's model.keras.
+    model.save(tmp_path / "model.keras")
     out = tmp_path / "grid"
     error = _example().main(
         ["--workdir", str(tmp_path), "--subset", "--test-examples=3", f"--out={out}"]

@@ -1,7 +1,6 @@
-import importlib.util
 import inspect
 import math
-import os
+import pathlib
 
 import keras
 import numpy as np
@@ -10,12 +9,11 @@ import tensorflow as tf
 
 from keras_ssl import backbones, experiment, methods, testing
 from keras_ssl.augment import RandomSolarize
-from keras_ssl.datasets import fashion_mnist
 from keras_ssl.losses import moco_v3_contrastive as ctr
 from keras_ssl.methods.moco_v3 import MoCoV3
 
 GLOBAL_BATCH = 8
-CONFIGS = os.path.join(os.path.dirname(__file__), "..", "..", "configs")
+CONFIG = pathlib.Path(__file__).parents[2] / "configs" / "moco_v3_fashion_mnist.py"
 HEADS = {"projection_hidden_dim": 8, "projection_dim": 4, "prediction_hidden_dim": 8}
 
 
@@ -88,47 +86,30 @@ def patch_projection(model):
 
 
 # ------------------------------------------------------------------------ battery: ResNet
-def test_fit_updates_weights():
-    history = testing.check_fit_updates(make_model, make_data(), GLOBAL_BATCH)
-    assert set(history) == {"loss", "probe_loss", "probe_accuracy"}
-
-
-def test_two_replicas_equal_one_including_the_momentum_encoder():
+class TestBattery(testing.MethodBattery):
+    make_model = staticmethod(make_model)
+    make_data = staticmethod(make_data)
+    global_batch = GLOBAL_BATCH
+    # The replica check and the round trip compare the momentum encoder too; the export serves
+    # the query encoder.
+    state_fn = staticmethod(key_state)
     # Keys gathered from both replicas (global negatives, global labels) and synchronised
     # BatchNorm: the 2-replica step is the 1-device step on the global batch. Synchronised
     # BatchNorm sums the moments in another order than one device; through the backbone's and
     # the heads' five BatchNorms (4 examples per replica) that float32 noise reaches 3.5e-6 in
-    # the stem kernel after two steps (measured), hence atol=3e-6 (as DINO's ResNet test).
-    testing.check_replica_equivalence(
-        make_model, make_data(), GLOBAL_BATCH, state_fn=key_state, atol=3e-6
-    )
+    # the stem kernel after two steps on an idle machine and 6.2e-6 on a loaded one (measured;
+    # the reduction order follows the thread pool), hence atol=1e-5. A structural error (keys
+    # of one replica, a 1/N gradient) changes the loss or every update by O(1).
+    replica_tolerance = {"atol": 1e-5}
 
+    def check_history(self, history):
+        assert set(history) == {"loss", "probe_loss", "probe_accuracy"}
 
-def test_xla_step_matches_plain_step():
-    testing.check_xla_step(make_model, make_data(), GLOBAL_BATCH)
-
-
-def test_keras_round_trip_restores_the_momentum_encoder(tmp_path):
-    restored = testing.check_save_load(
-        make_model, make_data(), GLOBAL_BATCH, tmp_path, state_fn=key_state
-    )
-    assert isinstance(restored, MoCoV3) and restored.temperature == 1.0
-
-
-def test_export_serves_the_query_encoder_in_a_fresh_process(tmp_path):
-    testing.check_export(make_model, make_data(steps=1), GLOBAL_BATCH, tmp_path)
-
-
-@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
-def test_mixed_precision_step_is_close_to_float32(policy):
-    testing.check_mixed_precision(make_model, make_data(steps=1), GLOBAL_BATCH, policy)
+    def check_restored(self, restored):
+        assert isinstance(restored, MoCoV3) and restored.temperature == 1.0
 
 
 # --------------------------------------------------------------------------- battery: ViT
-def test_vit_fit_updates_every_weight_but_the_frozen_patch_projection():
-    testing.check_fit_updates(make_vit_model, make_data(), GLOBAL_BATCH)
-
-
 # The larger weights of spread_vit() give ~10x larger gradients: a 10x smaller learning rate
 # keeps the weight updates (and their float32 rounding) at the ResNet test's size. A structural
 # error (keys of one replica only, labels without the replica offset, a 1/N gradient) changes
@@ -136,37 +117,28 @@ def test_vit_fit_updates_every_weight_but_the_frozen_patch_projection():
 SMALL_STEPS = {"class_name": "SGD", "config": {"learning_rate": 5e-3, "momentum": 0.9}}
 
 
-def test_vit_two_replicas_equal_one():
-    testing.check_replica_equivalence(
-        lambda: make_model(spread_vit()),
-        make_data(),
-        GLOBAL_BATCH,
-        state_fn=key_state,
-        optimizer=SMALL_STEPS,
-    )
+def make_spread_vit_model():
+    return make_model(spread_vit())
 
 
-def test_vit_xla_step_matches_plain_step():
-    testing.check_xla_step(make_vit_model, make_data(), GLOBAL_BATCH)
-
-
-def test_vit_keras_round_trip_keeps_the_patch_projection_frozen(tmp_path):
-    restored = testing.check_save_load(
-        make_vit_model, make_data(), GLOBAL_BATCH, tmp_path, state_fn=key_state
-    )
-    assert restored.freeze_patch_projection is True and restored.temperature == 0.2
-    assert not patch_projection(restored).trainable
-
-
-@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
-def test_vit_mixed_precision_step_is_close_to_float32(policy):
+class TestViTBattery(testing.MethodBattery):
+    # The fit check: every weight moves but the frozen patch projection.
+    make_model = staticmethod(make_vit_model)
+    make_data = staticmethod(make_data)
+    global_batch = GLOBAL_BATCH
+    state_fn = staticmethod(key_state)
+    replica_model = staticmethod(make_spread_vit_model)
+    replica_optimizer = SMALL_STEPS
     # spread_vit(): at the plain initialisation the image-dependent part of the class token
     # (std 0.0099 at |x| 0.83) is about 3 bfloat16 steps (8-bit mantissa: 0.003 at 0.83), so
     # the bfloat16 step sees mostly rounding noise that the projector's BatchNorm then
     # normalises to unit scale (measured: loss 2.28 vs 3.40 in float32; mixed_float16 passes).
-    testing.check_mixed_precision(
-        lambda: make_model(spread_vit()), make_data(steps=1), GLOBAL_BATCH, policy
-    )
+    mixed_precision_model = staticmethod(make_spread_vit_model)
+
+    def check_restored(self, restored):
+        # The round trip keeps the patch projection frozen.
+        assert restored.freeze_patch_projection is True and restored.temperature == 0.2
+        assert not patch_projection(restored).trainable
 
 
 @pytest.mark.parametrize("make", [make_model, make_vit_model], ids=["resnet", "vit"])
@@ -319,40 +291,15 @@ def test_defaults_are_the_papers():
 
 
 # ------------------------------------------------------------------------------- config
-def _load_config(name):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(CONFIGS, f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config()
-
-
-def test_trains_from_its_config(tmp_path):
-    config = _load_config("moco_v3_fashion_mnist")
+def test_config_is_the_recipe():
+    # Training from the config is tests/methods/test_configs.py; this checks its choices reach
+    # the model that experiment.build_model makes from it.
+    config = testing.load_config(CONFIG)
     assert config.method == "moco_v3" and config.backbone == "vit"
     assert config.augment.preset == "byol" and config.method_kwargs.temperature == 0.2
-    config.data.data_dir = str(fashion_mnist.EMBEDDED_DIR)
-    config.data.train_examples = 128
-    config.data.probe_train_examples = 200
-    config.data.probe_test_examples = 100
-    config.backbone_kwargs = {"patch_size": 7, "dim": 16, "depth": 1, "num_heads": 2}
-    config.method_kwargs.projection_hidden_dim = 16
-    config.method_kwargs.prediction_hidden_dim = 16
-    config.method_kwargs.projection_dim = 8
-    config.batch_size = 64
-    config.epochs = 1
-    config.precision = "float32"
-    config.probes.linear_epochs = 2
-    config.probes.collapse_every_epochs = 0
-    config.export = False  # export is checked by the battery
-    model, history = experiment.train(config, str(tmp_path), verbose=0)
-    assert isinstance(model, MoCoV3) and int(model.optimizer.iterations) == 2
-    assert np.isfinite(history["loss"]).all()
-    assert {"loss", "knn_accuracy", "linear_accuracy"} <= set(history)
+    model = experiment.build_model(testing.shrink_config(config), (28, 28, 1))
+    assert isinstance(model, MoCoV3) and model.momentum == 0.99 and model.temperature == 0.2
     assert not patch_projection(model).trainable
-    restored = keras.saving.load_model(os.path.join(tmp_path, "model.keras"))
-    assert isinstance(restored, MoCoV3) and restored.momentum == 0.99
-    for key, value in key_state(model).items():
-        np.testing.assert_array_equal(key_state(restored)[key], value, err_msg=key)
 
 
 # ------------------------------------------------------------------------------- errors

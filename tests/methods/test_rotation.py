@@ -1,4 +1,3 @@
-import importlib.util
 import pathlib
 
 import keras
@@ -6,10 +5,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_ssl import backbones, experiment, methods, testing
+from keras_ssl import backbones, experiment, testing
 from keras_ssl.augment.crop import RandomResizedCrop
 from keras_ssl.augment.flip import RandomHorizontalFlip
-from keras_ssl.datasets import fashion_mnist
 from keras_ssl.datasets.pipeline import make_ssl_dataset
 from keras_ssl.methods.rotation import RotationPrediction
 
@@ -34,35 +32,21 @@ def make_data(steps=2, seed=0):
 
 
 # ------------------------------------------------------------------------------ battery
-def test_fit_updates_weights():
-    history = testing.check_fit_updates(make_model, make_data(), GLOBAL_BATCH)
-    assert set(history) == {"loss", "pretext_accuracy", "probe_loss", "probe_accuracy"}
+class TestBattery(testing.MethodBattery):
+    # Replicas: no randomness and no batch-level term: each replica rotates its own images and
+    # its mean cross-entropy over 4n rotated copies, averaged over replicas, is the global mean;
+    # the synchronized BatchNorm of backbone and head makes the statistics global. No state
+    # besides weights (BatchNorm moving statistics are weights and are compared).
+    make_model = staticmethod(make_model)
+    make_data = staticmethod(make_data)
+    global_batch = GLOBAL_BATCH
 
+    def check_history(self, history):
+        assert set(history) == {"loss", "pretext_accuracy", "probe_loss", "probe_accuracy"}
+        assert all(0 <= v <= 1 for v in history["pretext_accuracy"])
 
-def test_two_replicas_equal_one():
-    # No randomness and no batch-level term: each replica rotates its own images and its mean
-    # cross-entropy over 4n rotated copies, averaged over replicas, is the global mean; the
-    # synchronized BatchNorm of backbone and head makes the statistics global. No state besides
-    # weights (BatchNorm moving statistics are weights and are compared).
-    testing.check_replica_equivalence(make_model, make_data(), GLOBAL_BATCH)
-
-
-def test_xla_step_matches_plain_step():
-    testing.check_xla_step(make_model, make_data(), GLOBAL_BATCH)
-
-
-def test_keras_round_trip(tmp_path):
-    restored = testing.check_save_load(make_model, make_data(), GLOBAL_BATCH, tmp_path)
-    assert isinstance(restored, RotationPrediction) and restored.head_hidden_dims == (8,)
-
-
-def test_export_serves_whole_images_in_fresh_process(tmp_path):
-    testing.check_export(make_model, make_data(steps=1), GLOBAL_BATCH, tmp_path)
-
-
-@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
-def test_mixed_precision_step_is_close_to_float32(policy):
-    testing.check_mixed_precision(make_model, make_data(steps=1), GLOBAL_BATCH, policy)
+    def check_restored(self, restored):
+        assert isinstance(restored, RotationPrediction) and restored.head_hidden_dims == (8,)
 
 
 # ---------------------------------------------------------------------- RotNet specifics
@@ -124,30 +108,14 @@ def test_trains_from_the_input_pipeline_and_learns():
     assert history["pretext_accuracy"][-1] > 0.8
 
 
-def test_trains_from_its_config(tmp_path, monkeypatch):
-    monkeypatch.setitem(methods.REGISTRY, "rotation", RotationPrediction)
-    spec = importlib.util.spec_from_file_location(CONFIG.stem, CONFIG)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    config = module.get_config()
+def test_config_is_the_recipe():
+    # Training from the config is tests/methods/test_configs.py; this checks its choices reach
+    # the model that experiment.build_model makes from it.
+    config = testing.load_config(CONFIG)
     assert config.method == "rotation" and config.augment.preset == "crop_flip"
     assert config.backbone_kwargs.widths == (16, 32, 64) and config.batch_size == 128
-    config.data.data_dir = str(fashion_mnist.EMBEDDED_DIR)
-    config.data.train_examples = 256
-    config.data.probe_train_examples = 200
-    config.data.probe_test_examples = 50
-    config.backbone_kwargs = {"widths": (4, 8)}
-    config.batch_size = 64
-    config.epochs = 1
-    config.precision = "float32"
-    config.time_budget_minutes = None
-    config.probes.linear_epochs = 1
-    config.probes.collapse_every_epochs = 0
-    config.export = False  # check_export covers the export
-    model, history = experiment.train(config, str(tmp_path), verbose=0)
-    assert isinstance(model, RotationPrediction)
-    assert np.isfinite(history["loss"][0]) and 0 <= history["pretext_accuracy"][0] <= 1
-    assert 0 <= history["knn_accuracy"][0] <= 1
+    model = experiment.build_model(testing.shrink_config(config), (28, 28, 1))
+    assert isinstance(model, RotationPrediction) and model.augmenter.num_views == 1
 
 
 # ------------------------------------------------------------------------------ errors

@@ -29,47 +29,32 @@ def make_data(steps=2, seed=0):
 
 
 # ------------------------------------------------------------------------------ battery
-def test_fit_updates_weights_of_both_halves():
-    history = testing.check_fit_updates(make_model, make_data(), GLOBAL_BATCH)
-    assert set(history) == {
-        "loss",
-        "ab_loss",
-        "lightness_loss",
-        "ab_accuracy",
-        "lightness_accuracy",
-        "probe_loss",
-        "probe_accuracy",
-    }
+class TestBattery(testing.MethodBattery):
+    # Fit: the weights of both halves move. Replicas: each loss is a mean over this replica's
+    # pixels (equal local batches: the mean over replicas is the global mean); synchronized
+    # BatchNorm in both halves and both heads. The method keeps no state besides weights (the
+    # bins are constants), so there is no state_fn: every weight, BatchNorm statistics
+    # included, is compared by the helper. The export: the exported encoder takes RGB uint8
+    # images, converts them to Lab inside the graph and concatenates both halves' features.
+    make_model = staticmethod(make_model)
+    make_data = staticmethod(make_data)
+    global_batch = GLOBAL_BATCH
 
+    def check_history(self, history):
+        assert set(history) == {
+            "loss",
+            "ab_loss",
+            "lightness_loss",
+            "ab_accuracy",
+            "lightness_accuracy",
+            "probe_loss",
+            "probe_accuracy",
+        }
 
-def test_two_replicas_equal_one():
-    # Each loss is a mean over this replica's pixels (equal local batches: the mean over
-    # replicas is the global mean); synchronized BatchNorm in both halves and both heads. The
-    # method keeps no state besides weights (the bins are constants), so there is no state_fn:
-    # every weight, BatchNorm statistics included, is compared by the helper.
-    testing.check_replica_equivalence(make_model, make_data(), GLOBAL_BATCH)
-
-
-def test_xla_step_matches_plain_step():
-    testing.check_xla_step(make_model, make_data(steps=1), GLOBAL_BATCH)
-
-
-def test_keras_round_trip(tmp_path):
-    restored = testing.check_save_load(make_model, make_data(), GLOBAL_BATCH, tmp_path)
-    assert isinstance(restored, SplitBrain) and restored.image_shape == (8, 8, 3)
-    assert restored.encoder.input_shape == (None, 8, 8, 1)
-    assert restored.ab_encoder.input_shape == (None, 8, 8, 2)
-
-
-def test_export_serves_rgb_images_in_fresh_process(tmp_path):
-    # The exported encoder takes RGB uint8 images, converts them to Lab inside the graph and
-    # concatenates both halves' features.
-    testing.check_export(make_model, make_data(steps=1), GLOBAL_BATCH, tmp_path)
-
-
-@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
-def test_mixed_precision_step_is_close_to_float32(policy):
-    testing.check_mixed_precision(make_model, make_data(steps=1), GLOBAL_BATCH, policy)
+    def check_restored(self, restored):
+        assert isinstance(restored, SplitBrain) and restored.image_shape == (8, 8, 3)
+        assert restored.encoder.input_shape == (None, 8, 8, 1)
+        assert restored.ab_encoder.input_shape == (None, 8, 8, 2)
 
 
 # ------------------------------------------------------------------------ paper behaviour

@@ -122,7 +122,10 @@ def test_region_source():
             lambda: masks.region_source("random_region", np.ones((2, 4, 4)), (8, 8, 1)),
             "`region_masks` must be \\[M, 8, 8\\] .* received shape \\(2, 4, 4\\)",
         ),
-        (lambda: masks.overlap_border(np.ones((1, 4, 4, 1)), -1), "`width` must be an int >= 0"),
+        (
+            lambda: masks.overlap_border(np.ones((1, 4, 4, 1)), -1),
+            "`width` must be an integer >= 0; received -1. Fix: pass a border width in pixels",
+        ),
     ],
 )
 def test_bad_arguments_raise(call, match):
