@@ -10,17 +10,34 @@ are cheap to encode). Methods feed the local crops to the student at their own s
 global size (works with any fixed-size encoder, at a higher cost).
 """
 
+import warnings
+
 from keras_ssl.augment.blur import RandomGaussianBlur
 from keras_ssl.augment.color import ColorJitter, RandomGrayscale
 from keras_ssl.augment.crop import RandomResizedCrop
 from keras_ssl.augment.flip import RandomHorizontalFlip
 from keras_ssl.augment.multi_view import MultiViewAugmenter
-from keras_ssl.augment.presets import BLUR_MIN_SIDE, _check_image_shape, blur_kernel_size
+from keras_ssl.augment.presets import (
+    BLUR_MIN_SIDE,
+    BYOL_JITTER,
+    MIN_VIEW_SIDE,
+    _check_image_shape,
+    blur_kernel_size,
+    check_jitter,
+    gray_jitter,
+    min_crop_area,
+    raise_crop_scale,
+    warn_small_crops,
+)
 from keras_ssl.augment.solarize import RandomSolarize
 from keras_ssl.validation import check_int
 
 #: DINO's local-to-global side ratio (96 / 224 pixels).
 LOCAL_TO_GLOBAL = 96 / 224
+
+MIN_LOCAL_CROP_SIDE = 12
+"""A method's default local crops keep at least this many pixels of the input's short side
+(DINO's 5% crops of a 224-px image are 50 px wide, of a 28-px image 6 px)."""
 
 
 def _size_pair(value, name):
@@ -47,6 +64,7 @@ def multicrop_pipeline(
     blur=None,
     color_probability=0.8,
     grayscale_probability=0.2,
+    jitter=BYOL_JITTER,
 ):
     """The layers of one multi-crop view (DINO's recipe); see :func:`multicrop`.
 
@@ -60,6 +78,8 @@ def multicrop_pipeline(
         blur: whether to blur; ``None`` blurs when the input's short side is at least 64 px.
         color_probability: chance of colour jitter.
         grayscale_probability: chance of grayscale (RGB only).
+        jitter: ``(brightness, contrast, saturation, hue)`` colour jitter strengths (DINO:
+            ``(0.4, 0.4, 0.2, 0.1)``; 1-channel images use the first two).
 
     Returns:
         A list of keras_ssl augmentation layers, applied in order.
@@ -70,7 +90,7 @@ def multicrop_pipeline(
     layers = [
         RandomResizedCrop(size[0], size[1], scale=scale),
         RandomHorizontalFlip(0.5),
-        ColorJitter(0.4, 0.4, 0.2, 0.1, probability=color_probability),
+        ColorJitter(*check_jitter(jitter), probability=color_probability),
     ]
     if channels == 3:
         layers.append(RandomGrayscale(grayscale_probability))
@@ -93,6 +113,7 @@ def multicrop(
     color_probability=0.8,
     grayscale_probability=0.2,
     solarize_probability=0.2,
+    jitter=BYOL_JITTER,
 ):
     """DINO's multi-crop augmentation: 2 global views, then ``num_local`` local views.
 
@@ -120,9 +141,20 @@ def multicrop(
         color_probability: chance that a view is colour-jittered (DINO: 0.8).
         grayscale_probability: chance that an RGB view turns gray (DINO: 0.2).
         solarize_probability: chance that the second global view is solarized (DINO: 0.2).
+        jitter: ``(brightness, contrast, saturation, hue)`` colour jitter strengths (DINO:
+            ``(0.4, 0.4, 0.2, 0.1)``; 1-channel images use the first two).
 
     Returns:
         A :class:`MultiViewAugmenter` with ``2 + num_local`` views, global views first.
+
+    Raises:
+        ValueError: for a bad ``image_shape``, size, ``num_local`` or ``jitter``.
+
+    Warns:
+        UserWarning: when global or local crops keep fewer than ``presets.MIN_VIEW_SIDE``
+            (8) pixels of the image's side, or local views are smaller than 8 px; the message
+            names the values a method's default uses at this size (DINO's 5% local crops of a
+            28-px image are 6 px wide).
     """
     height, width, _ = _check_image_shape(image_shape)
     global_size = (height, width) if global_size is None else _size_pair(global_size, "global_size")
@@ -137,7 +169,9 @@ def multicrop(
         blur=blur,
         color_probability=color_probability,
         grayscale_probability=grayscale_probability,
+        jitter=check_jitter(jitter),
     )
+    _warn_small_views(image_shape, global_scale, local_scale, local_size, num_local)
     views = [
         multicrop_pipeline(size=global_size, scale=global_scale, blur_probability=1.0, **common),
         multicrop_pipeline(
@@ -153,3 +187,73 @@ def multicrop(
             multicrop_pipeline(size=local_size, scale=local_scale, blur_probability=0.5, **common)
         )
     return MultiViewAugmenter(views)
+
+
+def adapt_multicrop(image_shape, **kwargs):
+    """The :func:`multicrop` arguments of a method's default for ``image_shape`` (see
+    :func:`keras_ssl.augment.presets.adapt_to_image`).
+
+    Global crops keep at least ``presets.MIN_CROP_SIDE`` (20) px of the short side ``S``
+    (``global_scale`` min raised to ``(20 / S) ** 2``), local crops at least
+    ``MIN_LOCAL_CROP_SIDE`` (12) px (``local_scale`` min raised to ``(12 / S) ** 2``), and
+    local crops reach up to the smallest global crop (``local_scale`` max raised to the
+    global min). 1-channel images get brightness and contrast jitter
+    ``presets.GRAY_JITTER``. At 224 px this is DINO's recipe unchanged; at 28 px global crops
+    cover 51-100% and local crops 18-51% of the image.
+
+    Args:
+        image_shape: ``(height, width, channels)`` of the input images; channels 1 or 3.
+        **kwargs: the method's :func:`multicrop` arguments (its paper's values).
+
+    Returns:
+        A dict of keyword arguments for ``multicrop(image_shape, **result)``.
+
+    Raises:
+        ValueError: for a bad ``image_shape`` or crop scale.
+    """
+    height, width, channels = _check_image_shape(image_shape)
+    side = min(height, width)
+    result = dict(kwargs)
+    global_scale = raise_crop_scale(
+        result.get("global_scale", (0.4, 1.0)), min_crop_area(image_shape), "global_scale"
+    )
+    local_floor = min(1.0, (MIN_LOCAL_CROP_SIDE / side) ** 2)
+    low, high = raise_crop_scale(result.get("local_scale", (0.05, 0.4)), local_floor, "local_scale")
+    result["global_scale"] = global_scale
+    result["local_scale"] = (low, max(high, global_scale[0]))
+    if channels == 1:
+        result.setdefault("jitter", gray_jitter())
+    return result
+
+
+def _warn_small_views(image_shape, global_scale, local_scale, local_size, num_local):
+    """Warns once per call when global or local crops, or the local views themselves, are
+    smaller than ``presets.MIN_VIEW_SIDE`` pixels (see :func:`multicrop`)."""
+    adapted = adapt_multicrop(image_shape)
+    warn_small_crops(
+        "multicrop",
+        image_shape,
+        global_scale,
+        "global_scale",
+        fix="global_scale=({:.2f}, 1.0)".format(adapted["global_scale"][0]),
+        stacklevel=4,
+    )
+    if not num_local:
+        return
+    warn_small_crops(
+        "multicrop",
+        image_shape,
+        local_scale,
+        "local_scale",
+        fix="local_scale=({:.2f}, {:.2f})".format(*adapted["local_scale"]),
+        stacklevel=4,
+    )
+    if min(local_size) < MIN_VIEW_SIDE:
+        warnings.warn(
+            f"multicrop: local views of {local_size[0]}x{local_size[1]} px are smaller than "
+            f"{MIN_VIEW_SIDE} px; an encoder that downsamples 4x sees 1-2 positions of them. "
+            f"Fix: pass local_size={MIN_VIEW_SIDE} or more (local_size equal to the global size "
+            "resizes local crops to it), or num_local=0 for two global views only.",
+            UserWarning,
+            stacklevel=3,
+        )

@@ -1,10 +1,11 @@
-"""Dataset loaders: Fashion-MNIST files, TFDS datasets by name and local image folders.
+"""Dataset loaders: Fashion-MNIST files, TFDS datasets by name, local image folders and small
+offline sets (:mod:`keras_ssl.datasets.small`: digits, glyphs).
 
 Loaders return ``uint8`` images (``[0, 255]``), the keras_ssl input convention
 (see :mod:`keras_ssl.images`).
 """
 
-from keras_ssl.datasets import fashion_mnist, sample_photos
+from keras_ssl.datasets import fashion_mnist, sample_photos, small
 from keras_ssl.datasets.epoch_counter import EpochCounter
 from keras_ssl.datasets.folder import load_image_folder
 from keras_ssl.datasets.pipeline import make_ssl_dataset
@@ -29,4 +30,5 @@ __all__ = [
     "load_tfds_segmentation",
     "make_canvases",
     "sample_photos",
+    "small",
 ]

@@ -52,6 +52,13 @@ class SSLMethod(keras.Model):
             the class's :attr:`synchronize_batch_norm` is True (SimCLR, BYOL, Barlow Twins and
             DINO train with global BatchNorm); ``True``: always; ``False``: the BatchNorm layers
             are left as built (per-replica statistics, unless built synchronised).
+        batch_norm_momentum: momentum of the moving statistics of every BatchNorm layer in the
+            encoder and heads, set when the method is built (default 0.9: the papers' code,
+            i.e. SimCLR's TensorFlow ``batch_norm_decay`` and PyTorch's ``momentum=0.1``).
+            Keras' own default, 0.99, averages over the last ~100 steps: after a short run on a
+            small data set the encoder's moving statistics still hold much of their initial
+            values and of early weights, and frozen features probe worse than the weights are
+            (``benchmarks/own_data.py``). ``None`` leaves the layers as built.
 
     Schedules: methods whose schedules are in epochs (:attr:`uses_epoch_schedules`) need to
     know the steps per epoch. ``fit`` sets them (``self.params["steps"]``: the dataset's
@@ -78,9 +85,27 @@ class SSLMethod(keras.Model):
         if "__init__" in cls.__dict__:
             cls.__init__ = _building_init(cls.__dict__["__init__"])
 
-    def __init__(self, encoder, augmenter=None, probe_classes=None, synchronized_bn=None, **kwargs):
+    def __init__(
+        self,
+        encoder,
+        augmenter=None,
+        probe_classes=None,
+        synchronized_bn=None,
+        batch_norm_momentum=0.9,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         check_encoder(encoder)
+        if batch_norm_momentum is not None:
+            batch_norm_momentum = check_in_range(
+                batch_norm_momentum,
+                "batch_norm_momentum",
+                0,
+                1,
+                fix="pass 0.9 (the papers' value), or None to keep the layers' own momentum.",
+                high_open=True,
+            )
+        self.batch_norm_momentum = batch_norm_momentum
         if synchronized_bn not in (None, True, False):
             raise ValueError(
                 f"`synchronized_bn` must be None, True or False; received {synchronized_bn!r}. "
@@ -130,10 +155,16 @@ class SSLMethod(keras.Model):
 
     # ----------------------------------------------------------------- hooks for subclasses
     def default_augmenter(self):
-        """The augmenter used when no ``augmenter`` is given (:attr:`default_preset`)."""
-        from keras_ssl.augment import PRESETS
+        """The augmenter used when no ``augmenter`` is given: :attr:`default_preset` with
+        :attr:`default_preset_kwargs`, adapted to the encoder's input size and channels
+        (``keras_ssl.augment.presets.default_augmenter``: milder crops on small images,
+        brightness/contrast jitter for 1-channel images, the papers' recipe on RGB images of
+        96 px and more)."""
+        from keras_ssl.augment.presets import default_augmenter
 
-        return PRESETS[self.default_preset](self.image_shape, **self.default_preset_kwargs)
+        return default_augmenter(
+            self.default_preset, self.image_shape, **self.default_preset_kwargs
+        )
 
     def build_heads(self, feature_shape):
         """Builds the method's own layers; ``feature_shape`` is ``(None, D)``."""
@@ -207,12 +238,15 @@ class SSLMethod(keras.Model):
         if self.probe is not None:
             self.probe.build(feature_shape)
         self.build_heads(feature_shape)
-        if self.batch_norm_synchronized:
-            # Encoder, heads and teacher copies: every BatchNorm reduces its moments over
-            # replicas (keras_ssl.layers.BatchNormalization then takes the Keras path).
-            for layer in self._flatten_layers(include_self=False, recursive=True):
-                if isinstance(layer, keras.layers.BatchNormalization):
+        # Encoder, heads and teacher copies: every BatchNorm reduces its moments over replicas
+        # when synchronised (keras_ssl.layers.BatchNormalization then takes the Keras path) and
+        # averages them with the method's momentum.
+        for layer in self._flatten_layers(include_self=False, recursive=True):
+            if isinstance(layer, keras.layers.BatchNormalization):
+                if self.batch_norm_synchronized:
                     layer.synchronized = True
+                if self.batch_norm_momentum is not None:
+                    layer.momentum = self.batch_norm_momentum
 
     @property
     def export_encoder(self):
@@ -388,6 +422,7 @@ class SSLMethod(keras.Model):
             "augmenter": keras.saving.serialize_keras_object(self.augmenter),
             "probe_classes": self.probe_classes,
             "synchronized_bn": self.synchronized_bn,
+            "batch_norm_momentum": self.batch_norm_momentum,
         }
 
     @classmethod

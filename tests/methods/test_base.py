@@ -191,3 +191,49 @@ def test_each_method_defaults_to_its_papers_augmentation(name, preset):
     from keras_ssl.methods import REGISTRY
 
     assert REGISTRY[name].default_preset == preset
+
+
+def keras_default_encoder():
+    """A user's encoder with Keras' default BatchNorm momentum (0.99)."""
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.Conv2D(4, 3, padding="same")(inputs)
+    x = keras.layers.BatchNormalization()(x)
+    outputs = keras.layers.GlobalAveragePooling2D()(keras.layers.ReLU()(x))
+    return keras.Model(inputs, outputs)
+
+
+@pytest.mark.parametrize("make", [make_simclr, make_byol, make_dino])
+def test_every_batch_norm_gets_the_papers_momentum_by_default(make):
+    model = make()
+    assert model.batch_norm_momentum == 0.9
+    assert {layer.momentum for layer in batch_norm_layers(model)} == {0.9}
+    kept = make(batch_norm_momentum=None)
+    assert {layer.momentum for layer in batch_norm_layers(kept.encoder)} == {0.9}  # SmallResNet's
+    assert type(model).from_config(model.get_config()).batch_norm_momentum == 0.9
+
+
+def test_the_moving_statistics_follow_the_method_momentum_in_fit():
+    # One step on a batch whose first-layer statistics are known: the moving mean becomes
+    # momentum * 0 + (1 - momentum) * batch mean, for the method's momentum (not Keras' 0.99).
+    for momentum in (0.9, 0.5):
+        keras.utils.set_random_seed(0)
+        encoder = keras_default_encoder()
+        model = SimCLR(encoder, projection_dim=4, batch_norm_momentum=momentum)
+        model.compile(optimizer=keras.optimizers.SGD(0.0))
+        views = make_views(steps=1)["views"]
+        conv = encoder.layers[1]
+        batch_mean = np.concatenate([conv(v).numpy() for v in views]).mean(axis=(0, 1, 2))
+        model.train_on_batch({"views": views})
+        norm = encoder.layers[2]
+        np.testing.assert_allclose(
+            norm.moving_mean.numpy(), (1 - momentum) * batch_mean, rtol=1e-4, atol=1e-7
+        )
+        assert norm.get_config()["momentum"] == momentum  # saved with the encoder
+
+
+def test_keeping_the_encoder_momentum_and_bad_values():
+    model = SimCLR(keras_default_encoder(), projection_dim=4, batch_norm_momentum=None)
+    assert model.encoder.layers[2].momentum == 0.99
+    for bad in (1.0, -0.1, "0.9", True):
+        with pytest.raises(ValueError, match=r"`batch_norm_momentum` must be .*Fix: pass 0.9"):
+            SimCLR(keras_default_encoder(), projection_dim=4, batch_norm_momentum=bad)

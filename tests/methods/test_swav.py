@@ -1,4 +1,3 @@
-import importlib.util
 import pathlib
 
 import keras
@@ -9,7 +8,6 @@ import tensorflow as tf
 from keras_ssl import backbones, experiment, testing
 from keras_ssl.augment import MultiViewAugmenter, RandomResizedCrop, RandomSolarize
 from keras_ssl.augment.multicrop import multicrop
-from keras_ssl.datasets import fashion_mnist
 from keras_ssl.datasets.pipeline import make_ssl_dataset
 from keras_ssl.methods import REGISTRY
 from keras_ssl.methods.swav import SwAV
@@ -96,9 +94,29 @@ def _twin(model):
 
 
 # ------------------------------------------------------------------------------ battery
-def test_fit_updates_weights():
-    history = testing.check_fit_updates(make_model, make_data(), GLOBAL_BATCH)
-    assert set(history) == {"loss", "probe_loss", "probe_accuracy"}
+class TestBattery(testing.MethodBattery):
+    # The queue model (a queue of one global batch, filled from step 0, used by the second
+    # step's Sinkhorn), so that every check covers the queue; the replica check and the round
+    # trip compare it.
+    make_model = staticmethod(make_queue_model)
+    make_data = staticmethod(make_data)
+    global_batch = GLOBAL_BATCH
+    state_fn = staticmethod(queue_state)
+    # Replicas: each replica scores its half of the (gathered, identical) queue: the union of
+    # the two Sinkhorn batches is the single device's. The queue's keys are unit projections,
+    # forward values: synchronized BatchNorm's float32 noise (1e-6 in the encoder features)
+    # grows through the projector's BatchNorm and the normalisation to ~1e-5 in the keys before
+    # any update (measured: 7e-6 at step 0, 2e-5 after a step), hence atol 5e-5 for this check.
+    # Scoring the whole queue on each replica instead moves the second step's loss by 0.05
+    # (measured), and the queue alone moves it by 0.2.
+    replica_tolerance = {"atol": 5e-5}
+
+    def check_history(self, history):
+        assert set(history) == {"loss", "probe_loss", "probe_accuracy"}
+
+    def check_restored(self, restored):
+        assert int(restored.queue_fill.numpy()) == GLOBAL_BATCH
+        assert restored.queue_length == GLOBAL_BATCH and restored.freeze_prototypes_epochs == 1
 
 
 # Synchronized BatchNorm sums its moments over replicas in another order than one device, so
@@ -112,43 +130,10 @@ EQUIVALENCE_OPTIMIZER = {"class_name": "SGD", "config": {"learning_rate": 5e-3, 
 
 
 def test_two_replicas_equal_one_with_global_sinkhorn():
+    # Without the queue, at the battery's default tolerances.
     testing.check_replica_equivalence(
         make_model, make_data(), GLOBAL_BATCH, optimizer=EQUIVALENCE_OPTIMIZER
     )
-
-
-def test_two_replicas_equal_one_with_the_queue():
-    # Each replica scores its half of the (gathered, identical) queue: the union of the two
-    # Sinkhorn batches is the single device's. The queue's keys are unit projections, forward
-    # values: synchronized BatchNorm's float32 noise (1e-6 in the encoder features) grows
-    # through the projector's BatchNorm and the normalisation to ~1e-5 in the keys before any
-    # update (measured: 7e-6 at step 0, 2e-5 after a step), hence atol 5e-5 for this check.
-    # Scoring the whole queue on each replica instead moves the second step's loss by 0.05
-    # (measured), and the queue alone moves it by 0.2.
-    testing.check_replica_equivalence(
-        make_queue_model, make_data(), GLOBAL_BATCH, state_fn=queue_state, atol=5e-5
-    )
-
-
-def test_xla_step_matches_plain_step():
-    testing.check_xla_step(make_queue_model, make_data(), GLOBAL_BATCH)
-
-
-def test_keras_round_trip_restores_the_queue(tmp_path):
-    restored = testing.check_save_load(
-        make_queue_model, make_data(), GLOBAL_BATCH, tmp_path, state_fn=queue_state
-    )
-    assert int(restored.queue_fill.numpy()) == GLOBAL_BATCH
-    assert restored.queue_length == GLOBAL_BATCH and restored.freeze_prototypes_epochs == 1
-
-
-def test_export_serves_the_encoder(tmp_path):
-    testing.check_export(make_model, make_data(steps=1), GLOBAL_BATCH, tmp_path)
-
-
-@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
-def test_mixed_precision_step_is_close_to_float32(policy):
-    testing.check_mixed_precision(make_model, make_data(steps=1), GLOBAL_BATCH, policy)
 
 
 # ------------------------------------------------------------------------ SwAV specifics
@@ -340,7 +325,12 @@ def test_defaults_are_the_papers():
     assert shapes == ((None, 28, 28, 1),) * 2 + ((None, 12, 12, 1),) * 6
     crops = [pipeline[0] for pipeline in model.augmenter.pipelines]
     assert all(isinstance(crop, RandomResizedCrop) for crop in crops)
-    assert [crop.scale for crop in crops] == [(0.14, 1.0)] * 2 + [(0.05, 0.14)] * 6
+    # SwAV's 14-100 % / 5-14 % crops, adapted to 28 px (global crops keep >= 20 px of the
+    # side, local ones >= 12 px and reach the smallest global crop); 224 px keeps SwAV's values
+    # (tests/augment/test_adaptive_defaults.py).
+    large, small = (20 / 28) ** 2, (12 / 28) ** 2
+    scales = np.array([crop.scale for crop in crops])
+    np.testing.assert_allclose(scales, [(large, 1.0)] * 2 + [(small, large)] * 6, rtol=1e-12)
     assert not any(
         isinstance(layer, RandomSolarize) for p in model.augmenter.pipelines for layer in p
     )
@@ -352,42 +342,19 @@ def test_defaults_are_the_papers():
     assert queued.queue.keys.shape == (3840, 8)
 
 
-def test_trains_from_its_config(tmp_path):
-    spec = importlib.util.spec_from_file_location(CONFIG.stem, CONFIG)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    config = module.get_config()
+def test_config_is_the_recipe():
+    # Training from the config is tests/methods/test_configs.py; this checks its choices reach
+    # the model that experiment.build_model makes from it.
+    config = testing.load_config(CONFIG)
     assert config.method == "swav" and config.augment.preset == "multicrop"
     kwargs = config.method_kwargs
     assert (kwargs.temperature, kwargs.epsilon, kwargs.sinkhorn_iterations) == (0.1, 0.05, 3)
     assert kwargs.freeze_prototypes_epochs == 1 and kwargs.queue_length == 0
     assert config.augment.kwargs.num_local == 6 and config.augment.kwargs.local_size == 14
-    config.data.data_dir = str(fashion_mnist.EMBEDDED_DIR)
-    config.data.train_examples = 128
-    config.data.probe_train_examples = 200
-    config.data.probe_test_examples = 50
-    config.backbone_kwargs = {"widths": (4, 8)}
-    # The queue on (from the start), so the config path trains and saves it too.
-    config.method_kwargs.update(
-        projection_hidden_dim=16, projection_dim=8, num_prototypes=12, queue_length=64
-    )
-    config.method_kwargs.queue_start_epochs = 0
-    config.augment.kwargs.num_local = 2
-    config.batch_size = 32
-    config.epochs = 1
-    config.precision = "float32"
-    config.time_budget_minutes = None
-    config.probes.linear_epochs = 1
-    config.probes.collapse_every_epochs = 0
-    config.export = False  # export is checked by the battery
-    model, history = experiment.train(config, str(tmp_path), verbose=0)
-    assert isinstance(model, SwAV) and model.augmenter.num_views == 4
-    assert np.isfinite(history["loss"]).all() and 0 <= history["knn_accuracy"][0] <= 1
-    # 4 steps of 32 images: the queue of 64 is full and was saved with the model.
-    assert int(model.queue_fill.numpy()) == 64
-    restored = keras.saving.load_model(tmp_path / "model.keras")
-    for key, value in queue_state(model).items():
-        np.testing.assert_array_equal(queue_state(restored)[key], value, err_msg=key)
+    model = experiment.build_model(testing.shrink_config(config), (28, 28, 1))
+    assert isinstance(model, SwAV) and model.augmenter.num_views == 2 + 6
+    assert (model.temperature, model.epsilon, model.sinkhorn_iterations) == (0.1, 0.05, 3)
+    assert model.queue is None and model.freeze_prototypes_epochs == 1
 
 
 # ------------------------------------------------------------------------------- errors
