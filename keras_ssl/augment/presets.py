@@ -189,8 +189,14 @@ def simclr(
         color_probability=color_probability,
         grayscale_probability=grayscale_probability,
     )
+    return _simclr_views("simclr", arguments)
+
+
+def _simclr_views(preset, arguments):
+    """Two identical, separately built :func:`simclr_pipeline` views of ``arguments``; warns
+    (naming ``preset``) when their crops are too small for the image (:func:`warn_small_crops`)."""
     augmenter = MultiViewAugmenter([simclr_pipeline(**arguments), simclr_pipeline(**arguments)])
-    warn_small_crops("simclr", image_shape, crop_scale)
+    warn_small_crops(preset, arguments["image_shape"], arguments["crop_scale"], stacklevel=4)
     return augmenter
 
 
@@ -404,9 +410,7 @@ def moco_v2(image_shape, crop_scale=(0.2, 1.0), color_strength=0.5, blur=True):
     arguments = dict(
         image_shape=image_shape, crop_scale=crop_scale, color_strength=color_strength, blur=blur
     )
-    augmenter = MultiViewAugmenter([simclr_pipeline(**arguments), simclr_pipeline(**arguments)])
-    warn_small_crops("moco_v2", image_shape, crop_scale)
-    return augmenter
+    return _simclr_views("moco_v2", arguments)
 
 
 def identity(image_shape, num_views=1):

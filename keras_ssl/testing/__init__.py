@@ -1,6 +1,6 @@
 """Test helpers that every keras_ssl test uses (see DESIGN.md, "Tests")."""
 
-from keras_ssl.testing.battery import MethodBattery
+from keras_ssl.testing.battery import MethodBattery, PretextBattery
 from keras_ssl.testing.configs import load_config, shrink_config
 from keras_ssl.testing.devices import configure_logical_cpus, two_replica_strategy
 from keras_ssl.testing.test_case import (
@@ -16,6 +16,7 @@ from keras_ssl.testing.test_case import (
 
 __all__ = [
     "MethodBattery",
+    "PretextBattery",
     "check_export",
     "check_fit_updates",
     "check_mixed_precision",

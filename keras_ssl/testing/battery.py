@@ -120,3 +120,13 @@ class MethodBattery:
             optimizer=self.optimizer,
             **self.mixed_precision_tolerance,
         )
+
+
+class PretextBattery(MethodBattery):
+    """:class:`MethodBattery` for a ``PretextClassificationMethod`` (rotation, jigsaw, relative
+    patch) trained with an online probe: ``fit`` logs the pretext accuracy, in ``[0, 1]``,
+    beside the loss and the probe's terms."""
+
+    def check_history(self, history):
+        assert set(history) == {"loss", "pretext_accuracy", "probe_loss", "probe_accuracy"}
+        assert all(0 <= v <= 1 for v in history["pretext_accuracy"])

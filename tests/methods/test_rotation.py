@@ -32,7 +32,7 @@ def make_data(steps=2, seed=0):
 
 
 # ------------------------------------------------------------------------------ battery
-class TestBattery(testing.MethodBattery):
+class TestBattery(testing.PretextBattery):
     # Replicas: no randomness and no batch-level term: each replica rotates its own images and
     # its mean cross-entropy over 4n rotated copies, averaged over replicas, is the global mean;
     # the synchronized BatchNorm of backbone and head makes the statistics global. No state
@@ -40,10 +40,6 @@ class TestBattery(testing.MethodBattery):
     make_model = staticmethod(make_model)
     make_data = staticmethod(make_data)
     global_batch = GLOBAL_BATCH
-
-    def check_history(self, history):
-        assert set(history) == {"loss", "pretext_accuracy", "probe_loss", "probe_accuracy"}
-        assert all(0 <= v <= 1 for v in history["pretext_accuracy"])
 
     def check_restored(self, restored):
         assert isinstance(restored, RotationPrediction) and restored.head_hidden_dims == (8,)
