@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 WORKDIR ?= runs/demo
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint benchmark clean
+.PHONY: demo test test-slow lint benchmark clean
 
 $(STAMP): setup.py pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/ruff check keras_ssl tests configs examples benchmarks
 	$(PY) -m pytest -n 2 --durations=15
+
+## test-slow: the tests the default run leaves out (end-to-end scripts, float16, variants)
+test-slow: $(STAMP)
+	$(PY) -m pytest -n 2 -m slow --durations=15
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check keras_ssl tests configs examples benchmarks

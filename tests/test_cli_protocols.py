@@ -59,6 +59,7 @@ def workdir(tmp_path_factory):
     return folder
 
 
+@pytest.mark.slow  # every protocol end to end; each protocol has its own tests
 def test_eval_all_protocols_writes_eval_json_and_plots(workdir):
     with open(os.path.join(workdir, "marker.txt"), "w") as f:
         f.write("keep me")

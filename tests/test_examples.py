@@ -3,6 +3,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -14,6 +15,7 @@ def run_example(*args):
     )
 
 
+@pytest.mark.slow  # runs the example scripts end to end; test_cli covers train/export
 def test_pretrain_then_serve_examples(tmp_path):
     out = str(tmp_path / "example")
     script = os.path.join(ROOT, "examples", "pretrain_simclr.py")

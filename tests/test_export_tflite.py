@@ -56,6 +56,7 @@ def run_serve(path, images):
     return runner(images=images)["embeddings"]
 
 
+@pytest.mark.slow  # real images per quantisation; the formula test stays in the default run
 @pytest.mark.parametrize("quantize", export.QUANTIZATIONS)
 def test_interpreter_matches_the_saved_model_on_real_images(
     quantize, tflite_files, images, saved_model_embeddings

@@ -235,6 +235,7 @@ def test_aggregate_and_table_from_hand_written_results(quality, tmp_path):
     assert by_name["raw pixels (784-d)"].startswith("| raw pixels (784-d) | 1 | - | 0.8459 (1) |")
 
 
+@pytest.mark.slow  # trains real methods; the cache and table logic have unit tests here
 def test_a_rerun_trains_nothing_and_tables_keep_to_their_budget(quality, tmp_path, capsys):
     """Real tiny runs (SimCLR, 256 images, 1 epoch), each in its own process."""
     out, results_path = str(tmp_path / "cache"), str(tmp_path / "quality.json")

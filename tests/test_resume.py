@@ -76,7 +76,14 @@ def _backup_epoch(workdir):
         return 0
 
 
-@pytest.mark.parametrize("method", ["simclr", "moco", pytest.param("byol", marks=pytest.mark.slow)])
+@pytest.mark.parametrize(
+    "method",
+    [
+        "simclr",
+        pytest.param("moco", marks=pytest.mark.slow),
+        pytest.param("byol", marks=pytest.mark.slow),
+    ],
+)
 def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path, method):
     reference, resumed = str(tmp_path / "reference"), str(tmp_path / "resumed")
     uninterrupted = _train(reference, method)

@@ -2,9 +2,12 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+@pytest.mark.slow  # example script end to end
 def test_split_brain_example_trains_and_writes_the_grid(tmp_path):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     script = os.path.join(ROOT, "examples", "split_brain_photos.py")

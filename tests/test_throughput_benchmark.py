@@ -145,6 +145,7 @@ def test_speed_ablation_variants_change_one_thing_each(load_benchmark):
         ablation.parse_args(["--variants", "0,99"])
 
 
+@pytest.mark.slow  # runs every ablation variant; the method worker test stays in the default run
 def test_speed_ablation_worker_and_table(load_benchmark):
     ablation = load_benchmark("speed_ablation")
     rows = []

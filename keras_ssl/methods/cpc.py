@@ -173,7 +173,7 @@ class CPC(SSLMethod):
         z = self.grid_encoder(view, training=training)
         z32 = tf.cast(z, tf.float32)
         predictions = self.predict_rows(self.context(z))
-        all_z = tf.reshape(distribute.gather(z32), [-1, *z32.shape[1:]])
+        all_z = distribute.gather_batch(z32)
         offset = distribute.replica_offset(tf.shape(view)[0])
         loss, accuracy = cpc_terms(predictions, all_z, offset, self.first_step)
         return {"loss": loss, "cpc_accuracy": accuracy}, tf.reduce_mean(z32, axis=(1, 2))

@@ -12,6 +12,7 @@ from keras_ssl.testing.test_case import (
     check_xla_step,
     make_dataset,
     run_loss_test,
+    train_reference,
 )
 
 __all__ = [
@@ -28,5 +29,6 @@ __all__ = [
     "make_dataset",
     "run_loss_test",
     "shrink_config",
+    "train_reference",
     "two_replica_strategy",
 ]

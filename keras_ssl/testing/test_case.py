@@ -126,36 +126,94 @@ def _images_of(data):
     return data["views"][0] if "views" in data else data["images"]
 
 
-def check_fit_updates(make_model, data, global_batch, optimizer=None):
-    """``fit`` runs, every loss term is finite and every trainable weight changes."""
+class Reference:
+    """One plain float32 run that several checks compare against: ``make_model()`` built after
+    ``keras.utils.set_random_seed(0)``, compiled with ``optimizer`` (``jit_compile=False``)
+    and fit on ``data``, one global batch per epoch (:func:`train_reference`).
+
+    Attributes:
+        model: the trained model (read only: checks compare with it and export it).
+        initial_weights: its weights before ``fit`` (NumPy, in ``model.weights`` order).
+        initial_trainable: ``{path: value}`` of its trainable weights before ``fit``.
+        history: the ``fit`` history, one value per step.
+        data, global_batch: what it was trained on.
+    """
+
+    def __init__(self, model, initial_weights, initial_trainable, history, data, global_batch):
+        self.model = model
+        self.initial_weights = initial_weights
+        self.initial_trainable = initial_trainable
+        self.history = history
+        self.data = data
+        self.global_batch = global_batch
+
+
+def train_reference(make_model, data, global_batch, optimizer=None):
+    """Trains the :class:`Reference` run: what :func:`check_fit_updates`,
+    :func:`check_replica_equivalence`, :func:`check_xla_step`, :func:`check_mixed_precision` and
+    :func:`check_export` would each train first. Pass it as their ``reference`` to train it once
+    (:class:`~keras_ssl.testing.MethodBattery` does)."""
     keras.utils.set_random_seed(0)
-    model = _compile(make_model(), optimizer)
-    before = {w.path: keras.ops.convert_to_numpy(w) for w in model.trainable_weights}
+    model = _compile(make_model(), optimizer, jit_compile=False)
+    initial = [keras.ops.convert_to_numpy(w) for w in model.weights]
+    trainable = {w.path: keras.ops.convert_to_numpy(w) for w in model.trainable_weights}
     history = _fit(model, data, global_batch)
-    for name, values in history.items():
+    return Reference(model, initial, trainable, history, data, global_batch)
+
+
+def _reference(reference, make_model, data, global_batch, optimizer):
+    if reference is None:
+        return train_reference(make_model, data, global_batch, optimizer)
+    if reference.global_batch != global_batch or _steps(reference.data, global_batch) != _steps(
+        data, global_batch
+    ):
+        raise ValueError(
+            f"The reference was trained on {_steps(reference.data, reference.global_batch)} "
+            f"batches of {reference.global_batch}; this check needs "
+            f"{_steps(data, global_batch)} of {global_batch}. Fix: pass reference=None or a "
+            "reference from train_reference() on the same data."
+        )
+    return reference
+
+
+def check_fit_updates(make_model, data, global_batch, optimizer=None, reference=None):
+    """``fit`` runs, every loss term is finite and every trainable weight changes.
+
+    ``reference``: a :func:`train_reference` run on ``data`` to check instead of a new one.
+    """
+    reference = _reference(reference, make_model, data, global_batch, optimizer)
+    for name, values in reference.history.items():
         assert np.all(np.isfinite(values)), f"{name} is not finite: {values}"
-    after = {w.path: keras.ops.convert_to_numpy(w) for w in model.trainable_weights}
+    after = {w.path: keras.ops.convert_to_numpy(w) for w in reference.model.trainable_weights}
+    before = reference.initial_trainable
     frozen = [path for path in before if np.array_equal(before[path], after[path])]
     assert not frozen, f"trainable weights did not change after fit: {frozen}"
-    return history
+    return reference.history
 
 
 def check_replica_equivalence(
-    make_model, data, global_batch, state_fn=None, optimizer=None, atol=1e-6, rtol=1e-5
+    make_model,
+    data,
+    global_batch,
+    state_fn=None,
+    optimizer=None,
+    atol=1e-6,
+    rtol=1e-5,
+    reference=None,
 ):
     """Two replicas on two logical CPUs equal one replica on the same global batches.
 
     Compares every logged metric per step, every model weight (trainable and not, e.g.
     BatchNorm moving statistics) and ``state_fn(model)`` (a dict of arrays: queue, centre...).
+    ``reference``: the one-replica :func:`train_reference` run of the same model, optimizer and
+    ``data`` (trained here when ``None``).
     """
     strategy = two_replica_strategy()
-    keras.utils.set_random_seed(0)
-    single = _compile(make_model(), optimizer)
-    initial = [keras.ops.convert_to_numpy(w) for w in single.weights]
+    reference = _reference(reference, make_model, data, global_batch, optimizer)
+    single, single_history = reference.model, reference.history
     with strategy.scope():
         mirrored = _compile(make_model(), optimizer)
-    mirrored.set_weights(initial)
-    single_history = _fit(single, data, global_batch)
+    mirrored.set_weights(reference.initial_weights)
     mirrored_history = _fit(mirrored, data, global_batch)
     assert single_history.keys() == mirrored_history.keys()
     for name in single_history:
@@ -182,13 +240,18 @@ def check_replica_equivalence(
     return single_history, mirrored_history
 
 
-def check_xla_step(make_model, data, global_batch, optimizer=None, atol=1e-4, rtol=1e-3):
-    """The step compiles with ``jit_compile=True`` and matches the uncompiled step."""
-    keras.utils.set_random_seed(0)
-    eager = _compile(make_model(), optimizer, jit_compile=False)
+def check_xla_step(
+    make_model, data, global_batch, optimizer=None, atol=1e-4, rtol=1e-3, reference=None
+):
+    """The step compiles with ``jit_compile=True`` and matches the uncompiled step.
+
+    ``reference``: the uncompiled :func:`train_reference` run on ``data`` (trained here when
+    ``None``).
+    """
+    reference = _reference(reference, make_model, data, global_batch, optimizer)
+    eager_history = reference.history
     compiled = _compile(make_model(), optimizer, jit_compile=True)
-    compiled.set_weights([keras.ops.convert_to_numpy(w) for w in eager.weights])
-    eager_history = _fit(eager, data, global_batch)
+    compiled.set_weights(reference.initial_weights)
     compiled_history = _fit(compiled, data, global_batch)
     for name in eager_history:
         np.testing.assert_allclose(
@@ -202,7 +265,14 @@ def check_xla_step(make_model, data, global_batch, optimizer=None, atol=1e-4, rt
 
 
 def check_mixed_precision(
-    make_model, data, global_batch, policy="mixed_bfloat16", optimizer=None, atol=0.05, rtol=0.05
+    make_model,
+    data,
+    global_batch,
+    policy="mixed_bfloat16",
+    optimizer=None,
+    atol=0.05,
+    rtol=0.05,
+    reference=None,
 ):
     """One step under a mixed-precision ``policy`` is finite and close to the float32 step.
 
@@ -212,10 +282,16 @@ def check_mixed_precision(
     step's (losses are computed in float32, so the gap is the rounding of the activations:
     about 1e-2 relative for bfloat16's 8-bit mantissa); every weight must stay finite. Under
     ``mixed_float16`` Keras wraps the optimizer in a ``LossScaleOptimizer`` (checked).
+    The step runs on the first global batch of ``data``; ``reference``: a float32
+    :func:`train_reference` run on ``data``, whose first step is the one compared (one step on
+    that batch is trained here when ``None``).
     """
-    keras.utils.set_random_seed(0)
-    reference = _compile(make_model(), optimizer)
-    initial = [keras.ops.convert_to_numpy(w) for w in reference.weights]
+    batch = {key: _take(value, global_batch) for key, value in data.items()}
+    if reference is None:
+        reference = train_reference(make_model, batch, global_batch, optimizer)
+    else:
+        reference = _reference(reference, make_model, data, global_batch, optimizer)
+    expected = {name: values[:1] for name, values in reference.history.items()}
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(policy)
     try:
@@ -226,9 +302,7 @@ def check_mixed_precision(
     assert keras.mixed_precision.Policy(policy).compute_dtype in compute, (
         f"no encoder layer computes in {policy}: {compute}"
     )
-    mixed.set_weights(initial)
-    batch = {key: _take(value, global_batch) for key, value in data.items()}
-    expected = _fit(reference, batch, global_batch)
+    mixed.set_weights(reference.initial_weights)
     history = _fit(mixed, batch, global_batch)
     for name, values in history.items():
         assert np.all(np.isfinite(values)), f"{name} is not finite under {policy}: {values}"
@@ -298,11 +372,17 @@ _SERVE_SCRIPT = textwrap.dedent(
 )
 
 
-def check_export(make_model, data, global_batch, tmp_path, atol=1e-5):
-    """The exported encoder serves the model's L2-normalised embeddings in a fresh process."""
-    keras.utils.set_random_seed(0)
-    model = _compile(make_model())
-    _fit(model, {key: _take(value, global_batch) for key, value in data.items()}, global_batch)
+def check_export(make_model, data, global_batch, tmp_path, atol=1e-5, reference=None):
+    """The exported encoder serves the model's L2-normalised embeddings in a fresh process.
+
+    The model is trained first (one step on the first global batch of ``data`` with the
+    default optimizer, so BatchNorm statistics and weights are not the initial ones), or is
+    the trained ``reference`` (:func:`train_reference`), which is exported without changing it.
+    """
+    if reference is None:
+        first = {key: _take(value, global_batch) for key, value in data.items()}
+        reference = train_reference(make_model, first, global_batch)
+    model = reference.model
     export_dir = os.path.join(os.fspath(tmp_path), "encoder")
     export.export_encoder(model, export_dir)
     rng = np.random.default_rng(0)

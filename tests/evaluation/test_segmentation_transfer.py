@@ -55,6 +55,7 @@ def _tiny_canvases(count, seed):
     return make_canvases(pool, np.arange(6) % 3, count, canvas_size=16, garments=(1, 2), seed=seed)
 
 
+@pytest.mark.slow  # full transfer run with plots; the toy-task and protocol tests stay default
 def test_transfer_results_weights_and_plots(tmp_path):
     encoder = SmallResNet((16, 16, 1), widths=(4, 8))
     before = [np.array(w) for w in encoder.weights]

@@ -92,7 +92,7 @@ def make_views(steps=2):
     return {"views": views}
 
 
-@pytest.mark.parametrize("make", [make_simclr, make_byol])
+@pytest.mark.parametrize("make", [make_simclr, pytest.param(make_byol, marks=pytest.mark.slow)])
 def test_two_replicas_equal_one_with_a_plain_encoder(make):
     # The encoder and heads are built with per-replica BatchNorm, as a user writes them; the
     # 2-replica model synchronises them by default (synchronized_bn=None), so it trains exactly

@@ -27,7 +27,19 @@ def test_every_registered_method_has_a_fashion_mnist_config():
     assert set(FASHION_MNIST_CONFIGS) == set(methods.REGISTRY) - photo_methods
 
 
-@pytest.mark.parametrize("name", FASHION_MNIST_CONFIGS)
+# One config per family in the default run (contrastive, EMA teacher, multi-crop, masked
+# reconstruction, clustering); the others, 5-15 s each, with -m slow. Each method's battery
+# trains the class itself in the default run.
+DEFAULT_RUN_CONFIGS = {"simclr", "byol", "dino", "mae", "deepcluster"}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        name if name in DEFAULT_RUN_CONFIGS else pytest.param(name, marks=pytest.mark.slow)
+        for name in FASHION_MNIST_CONFIGS
+    ],
+)
 def test_trains_from_its_config(name, tmp_path):
     config = load_config(os.path.join(CONFIGS, f"{name}_fashion_mnist.py"))
     assert config.method == name and config.data.dataset == "fashion_mnist"

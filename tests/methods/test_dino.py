@@ -168,7 +168,7 @@ class RecordSchedules(keras.callbacks.Callback):
         self.temps.append(float(self.model.teacher_temp_at(step)))
 
 
-@pytest.mark.parametrize("batches", [2, 3])
+@pytest.mark.parametrize("batches", [2, pytest.param(3, marks=pytest.mark.slow)])
 def test_epoch_schedules_end_after_exactly_their_epochs_for_any_dataset_size(batches):
     # Prototypes frozen for 1 epoch and the temperature warmed up over 2, on datasets of 2 and
     # 3 batches: the old schedules counted optimizer steps, so they ended after a fixed number

@@ -235,6 +235,7 @@ def _example():
     return module
 
 
+@pytest.mark.slow  # example script end to end
 def test_example_trains_and_writes_the_grid(tmp_path, capsys):
     error = _example().main(
         [

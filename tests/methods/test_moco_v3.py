@@ -50,7 +50,7 @@ def spread_vit(scale=25.0):
     BatchNorm and of the gradient all-reduce) grows about 100x: 1 and 2 replicas then differ by
     ~1e-4 relative in every gradient (measured), uniformly, as noise, not as a wrong term would.
     Kernels and embeddings scaled by ``scale`` (not the frozen patch projection) spread the
-    features to std 0.27 (measured), and 2 replicas equal 1 at the battery's 1e-6.
+    features to std 0.27 (measured), and 2 replicas equal 1 to within float32 noise (atol 1e-5).
     """
     encoder = tiny_vit()
     for weight in encoder.weights:
@@ -129,6 +129,10 @@ class TestViTBattery(testing.MethodBattery):
     state_fn = staticmethod(key_state)
     replica_model = staticmethod(make_spread_vit_model)
     replica_optimizer = SMALL_STEPS
+    # As for the ResNet battery: synchronised BatchNorm in the heads sums in thread-pool order,
+    # and a projector moving mean near zero (-0.0262) differed by 1.8e-6 between 2 replicas and
+    # 1 under load (measured, CI of 2026-12-07); a structural error changes it by O(1).
+    replica_tolerance = {"atol": 1e-5}
     # spread_vit(): at the plain initialisation the image-dependent part of the class token
     # (std 0.0099 at |x| 0.83) is about 3 bfloat16 steps (8-bit mantissa: 0.003 at 0.83), so
     # the bfloat16 step sees mostly rounding noise that the projector's BatchNorm then
