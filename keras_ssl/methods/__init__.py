@@ -20,6 +20,7 @@ from keras_ssl.methods.momentum import MomentumMethod
 from keras_ssl.methods.nnclr import NNCLR
 from keras_ssl.methods.relative_patch import RelativePatchLocation
 from keras_ssl.methods.rotation import RotationPrediction
+from keras_ssl.methods.short_runs import ShortRunWarning
 from keras_ssl.methods.simclr import SimCLR
 from keras_ssl.methods.simsiam import SimSiam
 from keras_ssl.methods.split_brain import SplitBrain
@@ -55,6 +56,7 @@ REGISTRY = {
 }
 
 __all__ = [
+    "ShortRunWarning",
     "BYOL",
     "BiGAN",
     "Colorization",

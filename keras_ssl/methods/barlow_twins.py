@@ -4,6 +4,7 @@ import keras
 
 from keras_ssl.losses.redundancy import barlow_twins_terms, check_barlow_twins_arguments
 from keras_ssl.methods.projected_views import ProjectedViewsMethod, check_two_views, project_views
+from keras_ssl.methods.short_runs import SHORT_RUN_STEPS
 
 
 @keras.saving.register_keras_serializable(package="keras_ssl")
@@ -46,6 +47,8 @@ class BarlowTwins(ProjectedViewsMethod):
             heads; ``None`` (default) whenever there are several replicas (see :class:`SSLMethod`).
         probe_classes: classes of the online linear probe, or ``None``.
     """
+
+    short_run_steps = SHORT_RUN_STEPS  # measured: see keras_ssl.methods.short_runs
 
     loss_terms = ("loss", "on_diagonal", "off_diagonal")
 

@@ -25,6 +25,7 @@ import tensorflow as tf
 from keras_ssl import distribute
 from keras_ssl.callbacks.progbar import ProbeProgbar, probe_keys
 from keras_ssl.images import check_image_batch, to_float_images
+from keras_ssl.methods.short_runs import warn_if_short
 from keras_ssl.validation import check_in_range, check_int
 
 
@@ -79,6 +80,11 @@ class SSLMethod(keras.Model):
     #: :meth:`default_augmenter`).
     default_preset = "simclr"
     default_preset_kwargs = {}
+
+    #: Planned optimizer steps below which :meth:`plan_schedules` warns that this method's
+    #: defaults measured no gain over a random-init encoder (``None``: no such measurement;
+    #: see :mod:`keras_ssl.methods.short_runs`).
+    short_run_steps = None
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -208,12 +214,15 @@ class SSLMethod(keras.Model):
     def plan_schedules(self, steps_per_epoch, epochs):
         """Sets the run the epoch schedules are converted with: ``steps_per_epoch`` optimizer
         steps per epoch, ``epochs`` epochs in all (``fit`` calls it when it starts; call it
-        before a custom loop of ``train_step`` / ``train_on_batch``)."""
+        before a custom loop of ``train_step`` / ``train_on_batch``). Warns
+        (:class:`~keras_ssl.methods.short_runs.ShortRunWarning`) when the run is shorter than
+        :attr:`short_run_steps`."""
         fix = "pass the optimizer steps of one epoch and the number of epochs of the run."
         steps_per_epoch = check_int(steps_per_epoch, "steps_per_epoch", 1, fix)
         epochs = check_int(epochs, "epochs", 1, fix)
         self.schedule_steps_per_epoch.assign(int(steps_per_epoch))
         self.schedule_total_steps.assign(int(steps_per_epoch) * int(epochs))
+        warn_if_short(self, int(steps_per_epoch) * int(epochs))
 
     def epochs_to_steps(self, epochs=None):
         """Optimizer steps of ``epochs`` epochs (float32 tensor; ``None``: the whole run) in

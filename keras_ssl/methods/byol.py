@@ -7,6 +7,7 @@ from keras_ssl.losses.regression import normalized_mse
 from keras_ssl.methods.heads import build_predictor_heads, predictor_heads
 from keras_ssl.methods.momentum import MomentumMethod
 from keras_ssl.methods.projected_views import check_two_views
+from keras_ssl.methods.short_runs import SHORT_RUN_STEPS
 
 
 @keras.saving.register_keras_serializable(package="keras_ssl")
@@ -56,6 +57,8 @@ class BYOL(MomentumMethod):
             replicas (see :class:`~keras_ssl.methods.SSLMethod`).
         probe_classes: classes of the online linear probe, or ``None``.
     """
+
+    short_run_steps = SHORT_RUN_STEPS  # measured: see keras_ssl.methods.short_runs
 
     default_preset = "byol"
 

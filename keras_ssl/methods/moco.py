@@ -8,6 +8,7 @@ from keras_ssl.layers.memory_queue import MemoryQueue, check_queue_batch
 from keras_ssl.layers.mlp_head import MLPHead
 from keras_ssl.losses.contrastive import info_nce
 from keras_ssl.methods.momentum import MomentumMethod
+from keras_ssl.methods.short_runs import SHORT_RUN_STEPS
 from keras_ssl.methods.shuffle_bn import bn_groups, check_bn_splits, in_groups, unshuffled_keys
 from keras_ssl.validation import check_int, check_positive_number
 
@@ -76,6 +77,8 @@ class MoCo(MomentumMethod):
             replica and 1 on several (each replica is a group, as on MoCo's GPUs).
         probe_classes: classes of the online linear probe, or ``None``.
     """
+
+    short_run_steps = SHORT_RUN_STEPS  # measured: see keras_ssl.methods.short_runs
 
     # Shuffle-BN relies on per-replica BatchNorm statistics (see above): BatchNorm is left as
     # built unless synchronized_bn=True.

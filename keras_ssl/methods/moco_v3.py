@@ -13,6 +13,7 @@ from keras_ssl.methods.patch_projection import (
     random_patch_projection,
 )
 from keras_ssl.methods.projected_views import check_two_views
+from keras_ssl.methods.short_runs import SHORT_RUN_STEPS
 from keras_ssl.validation import check_int, check_positive_number
 
 #: The paper's temperatures (Chen et al. 2021, implementation details): ViT and ResNet.
@@ -89,6 +90,8 @@ class MoCoV3(MomentumMethod):
             (see :class:`~keras_ssl.methods.SSLMethod`).
         probe_classes: classes of the online linear probe, or ``None``.
     """
+
+    short_run_steps = SHORT_RUN_STEPS  # measured: see keras_ssl.methods.short_runs
 
     default_preset = "byol"
 

@@ -7,6 +7,7 @@ import keras
 import tensorflow as tf
 
 from keras_ssl.methods.epoch_schedules import in_first_epochs
+from keras_ssl.methods.short_runs import SHORT_RUN_STEPS
 
 
 def encode_at_any_size(network, images, training):
@@ -111,6 +112,8 @@ class MultiCropMethod:
     :attr:`freeze_argument`, calls :meth:`check_augmenter_views` at the end of ``__init__`` and
     :meth:`check_crops` first in ``compute_ssl_loss``.
     """
+
+    short_run_steps = SHORT_RUN_STEPS  # measured: see keras_ssl.methods.short_runs
 
     default_preset = "multicrop"
 

@@ -8,6 +8,7 @@ from keras_ssl.layers import MLPHead
 from keras_ssl.layers.memory_queue import MemoryQueue, check_queue_batch
 from keras_ssl.losses.nearest_neighbour import nearest_neighbours, nnclr_loss
 from keras_ssl.methods.base import SSLMethod
+from keras_ssl.methods.short_runs import SHORT_RUN_STEPS
 from keras_ssl.validation import check_int, check_positive_number
 
 
@@ -67,6 +68,8 @@ class NNCLR(SSLMethod):
             there are several replicas (see :class:`~keras_ssl.methods.SSLMethod`).
         probe_classes: classes of the online linear probe, or ``None``.
     """
+
+    short_run_steps = SHORT_RUN_STEPS  # measured: see keras_ssl.methods.short_runs
 
     default_preset = "byol"
 

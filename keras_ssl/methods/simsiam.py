@@ -6,6 +6,7 @@ import tensorflow as tf
 from keras_ssl.layers import MLPHead
 from keras_ssl.losses.regression import negative_cosine_similarity
 from keras_ssl.methods.base import SSLMethod
+from keras_ssl.methods.short_runs import SHORT_RUN_STEPS
 
 
 @keras.saving.register_keras_serializable(package="keras_ssl")
@@ -52,6 +53,8 @@ class SimSiam(SSLMethod):
             (see :class:`~keras_ssl.methods.SSLMethod`).
         probe_classes: classes of the online linear probe, or ``None``.
     """
+
+    short_run_steps = SHORT_RUN_STEPS  # measured: see keras_ssl.methods.short_runs
 
     def __init__(
         self,

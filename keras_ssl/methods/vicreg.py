@@ -4,6 +4,7 @@ import keras
 
 from keras_ssl.losses.redundancy import check_vicreg_arguments, vicreg_terms
 from keras_ssl.methods.projected_views import ProjectedViewsMethod, check_two_views, project_views
+from keras_ssl.methods.short_runs import SHORT_RUN_STEPS
 
 
 @keras.saving.register_keras_serializable(package="keras_ssl")
@@ -47,6 +48,8 @@ class VICReg(ProjectedViewsMethod):
             heads; ``None`` (default) whenever there are several replicas (see :class:`SSLMethod`).
         probe_classes: classes of the online linear probe, or ``None``.
     """
+
+    short_run_steps = SHORT_RUN_STEPS  # measured: see keras_ssl.methods.short_runs
 
     loss_terms = ("loss", "invariance", "variance", "covariance")
 
