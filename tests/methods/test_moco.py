@@ -207,7 +207,8 @@ def test_symmetric_loss_averages_both_directions_and_enqueues_both_key_views():
     t = model.temperature
     expected = (info_nce_reference(q1, k2, queue, t) + info_nce_reference(q2, k1, queue, t)) / 2
     np.testing.assert_allclose(logs["loss"], expected.mean(), rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(numpy(model.queue.keys)[:16], np.concatenate([k1, k2]), atol=1e-6)
+    # Unit-norm keys, eager twin vs compiled step: atol 1e-5 as in test_nnclr's enqueue check.
+    np.testing.assert_allclose(numpy(model.queue.keys)[:16], np.concatenate([k1, k2]), atol=1e-5)
     assert int(numpy(model.queue.pointer)) == 16
 
 

@@ -232,8 +232,10 @@ def test_the_step_enqueues_the_projections_its_loss_returned():
     terms, features, updates = model.compute_ssl_loss(views, training=True)
     assert set(updates) == {"projections"} and tuple(features.shape) == (GLOBAL_BATCH, 4)
     model.train_on_batch({"views": views})
+    # Unit-norm projections from the eager call and the compiled step: float32 execution-order
+    # noise (2.1e-6 measured on -0.0092 under load, CI of 2026-12-08), so atol 1e-5.
     np.testing.assert_allclose(
-        numpy(model.support_set.keys)[:GLOBAL_BATCH], numpy(updates["projections"]), 1e-5, 1e-6
+        numpy(model.support_set.keys)[:GLOBAL_BATCH], numpy(updates["projections"]), 1e-5, 1e-5
     )
     assert int(numpy(model.support_set.pointer)) == GLOBAL_BATCH
 
