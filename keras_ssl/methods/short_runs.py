@@ -3,7 +3,7 @@
 Measured with the plain call (``benchmarks/own_data.py``; README, "Your own data"): a method
 class with its defaults, Adam 1e-3, batch 256, 120 optimizer steps on 4,000 small gray images.
 Only SimCLR improved on the random-init encoder there; MoCo, MoCo v3, NNCLR, BYOL, SimSiam,
-Barlow Twins, VICReg, SwAV and DINO ended below it (BYOL also after 450 steps). Their
+Barlow Twins, VICReg, SwAV and DINO ended below it (BYOL also after 450 and 1,350). Their
 Fashion-MNIST configs that beat random init (VICReg, Barlow Twins, MoCo v2, BYOL) did so in
 about 1,400 steps. Those classes set ``short_run_steps = SHORT_RUN_STEPS``, and
 :meth:`SSLMethod.plan_schedules` (which ``fit`` calls when it starts) warns for a shorter run.
