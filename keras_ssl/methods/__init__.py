@@ -56,7 +56,6 @@ REGISTRY = {
 }
 
 __all__ = [
-    "ShortRunWarning",
     "BYOL",
     "BiGAN",
     "Colorization",
@@ -79,6 +78,7 @@ __all__ = [
     "MomentumMethod",
     "NNCLR",
     "SSLMethod",
+    "ShortRunWarning",
     "SimCLR",
     "SimSiam",
     "SplitBrain",

@@ -220,9 +220,10 @@ class SSLMethod(keras.Model):
         fix = "pass the optimizer steps of one epoch and the number of epochs of the run."
         steps_per_epoch = check_int(steps_per_epoch, "steps_per_epoch", 1, fix)
         epochs = check_int(epochs, "epochs", 1, fix)
+        total_steps = int(steps_per_epoch) * int(epochs)
         self.schedule_steps_per_epoch.assign(int(steps_per_epoch))
-        self.schedule_total_steps.assign(int(steps_per_epoch) * int(epochs))
-        warn_if_short(self, int(steps_per_epoch) * int(epochs))
+        self.schedule_total_steps.assign(total_steps)
+        warn_if_short(self, total_steps)
 
     def epochs_to_steps(self, epochs=None):
         """Optimizer steps of ``epochs`` epochs (float32 tensor; ``None``: the whole run) in

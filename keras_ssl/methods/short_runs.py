@@ -23,10 +23,11 @@ class ShortRunWarning(UserWarning):
     """
 
 
-def warn_if_short(method, total_steps, stacklevel=3):
+def warn_if_short(method, total_steps):
     """Warns (:class:`ShortRunWarning`) when ``total_steps`` optimizer steps are fewer than
-    ``method.short_run_steps`` (``None``: never)."""
-    needed = getattr(method, "short_run_steps", None)
+    ``method.short_run_steps`` (``None``: never); the warning points at the caller of
+    :meth:`SSLMethod.plan_schedules`."""
+    needed = method.short_run_steps
     if needed is None or total_steps >= needed:
         return
     name = type(method).__name__
@@ -39,5 +40,5 @@ def warn_if_short(method, total_steps, stacklevel=3):
         f"120 steps, or train for at least {needed} steps (more epochs or more images) and "
         "compare the features with a random-init encoder.",
         ShortRunWarning,
-        stacklevel=stacklevel,
+        stacklevel=3,
     )
