@@ -35,6 +35,10 @@ many seeds it averages) goes to ``--results`` (JSON) and a Markdown table of mea
 the paired improvement over random init goes to stdout, ``OUT/quality.md`` and ``--results``
 with the ``.md`` suffix. ``--table-only`` rebuilds both from the cache without training.
 
+A fresh checkout has no cache: every row of the committed ``--results`` JSON (budget, accuracies,
+timing, commit, config digest) is first written back into the cache where its run has no file,
+so a table grows over sessions and a later run retrains only what is missing or stale.
+
 The colour methods (Colorization, SplitBrain: they learn from the ab channels of RGB images)
 have nothing to learn from grayscale Fashion-MNIST; they are listed in the table as not run, with
 that reason, and measured on photos by their own examples.
@@ -72,6 +76,7 @@ BASELINES = {"random_init": "random-init encoder", "raw_pixels": "raw pixels (78
 BACKBONE = {"backbone": "small_resnet", "widths": [16, 32, 64]}
 COLOUR_REASON = "learns from colour; Fashion-MNIST is grayscale"
 SCHEMA = 1
+TIMING = ("wall_seconds", "train_seconds", "cpu_seconds")
 
 
 # ------------------------------------------------------------------------------ budget
@@ -248,6 +253,50 @@ def cache_status(path, key):
     if "config_sha256" in key and result.get("config_sha256") != key["config_sha256"]:
         return "stale", f"the method's resolved config changed since ({result.get('config')})"
     return "cached", result
+
+
+def restore_cache(results_path, out):
+    """Writes a result file into ``out`` for every row of the aggregate at ``results_path``
+    (the committed ``quality.json``) whose run has none there; returns how many it wrote.
+
+    A fresh checkout has no cache, but the committed JSON holds every row of the table: its
+    budget, accuracies, timing, commit and (for methods) config digest. The restored files pass
+    through :func:`cache_status` like any other, so a row of another budget or config is still
+    retrained or left out. A file already in the cache is never replaced.
+    """
+    if not os.path.exists(results_path):
+        return 0
+    with open(results_path) as f:
+        results = json.load(f)
+    if results.get("schema") != SCHEMA:
+        return 0
+    restored = 0
+    groups = [("methods", results.get("methods", {})), ("baselines", results.get("baselines", {}))]
+    for group, rows_by_kind in groups:
+        for kind, rows in rows_by_kind.items():
+            for row in rows:
+                path = result_path(out, kind, row["seed"])
+                if os.path.exists(path) or (group == "methods" and "config_sha256" not in row):
+                    continue
+                budget = results["budget"]
+                result = {
+                    "schema": SCHEMA,
+                    "kind": kind,
+                    "seed": row["seed"],
+                    "budget": baseline_budget(budget, kind) if group == "baselines" else budget,
+                    "metrics": {metric: row.get(metric) for metric in METRICS},
+                    "timing": {key: row.get(key) for key in TIMING},
+                    "git": {"commit": row.get("commit")},
+                    "restored_from": os.path.relpath(results_path, ROOT),
+                }
+                if group == "methods":
+                    result.update(
+                        config_sha256=row["config_sha256"],
+                        epochs_completed=row.get("epochs_completed"),
+                    )
+                write_json_atomic(path, result)
+                restored += 1
+    return restored
 
 
 def jobs_for(names, seeds):
@@ -465,8 +514,12 @@ def mean_std(values):
 
 
 def result_row(result):
-    """One seed's row of the aggregate: accuracies, how far it trained, what it cost."""
+    """One seed's row of the aggregate: accuracies, how far it trained, what it cost, and (for
+    methods) the digest of the config it trained, so :func:`restore_cache` can rebuild the
+    cache from the committed JSON."""
     row = {"seed": result["seed"]}
+    if "config_sha256" in result:
+        row["config_sha256"] = result["config_sha256"]
     row.update({k: v for k, v in result["metrics"].items() if v is not None})
     timing = result.get("timing", {})
     row.update(
@@ -481,7 +534,7 @@ def result_row(result):
 
 def summarize(rows):
     keys = [m for m in METRICS if any(m in row for row in rows)]
-    keys += ["epochs_completed", "wall_seconds", "train_seconds", "cpu_seconds"]
+    keys += ["epochs_completed", *TIMING]
     summary = {}
     for key in keys:
         values = [row[key] for row in rows if row.get(key) is not None]
@@ -751,6 +804,9 @@ def main(argv=None):
         )
     for name in names:  # a missing config fails now, not hours in
         config_for(name, budget, seeds[0])
+    restored = restore_cache(os.path.abspath(args.results), out)
+    if restored:
+        print(f"Restored {restored} cached results from {args.results}", flush=True)
     failed = []
     if not args.table_only:
         for kind, seed, status, detail in plan(out, jobs_for(names, seeds), budget):

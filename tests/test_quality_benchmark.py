@@ -179,6 +179,7 @@ def test_aggregate_and_table_from_hand_written_results(quality, tmp_path):
         "train_seconds": 50.0,
         "cpu_seconds": 60.0,
         "commit": "abc",
+        "config_sha256": quality.expected_key("simclr", budget, 1)["config_sha256"],
     }
     assert [row["seed"] for row in results["baselines"]["raw_pixels"]] == [None]
     simclr = results["summary"]["simclr"]
@@ -233,6 +234,41 @@ def test_aggregate_and_table_from_hand_written_results(quality, tmp_path):
     assert by_name["colorization"].startswith("| colorization | 0 | not run: learns from colour")
     assert by_name["random-init encoder"].startswith("| random-init encoder | 3 | - | 0.7200 ± ")
     assert by_name["raw pixels (784-d)"].startswith("| raw pixels (784-d) | 1 | - | 0.8459 (1) |")
+
+
+def test_a_fresh_cache_is_restored_from_the_committed_json(quality, tmp_path):
+    """A new checkout has only quality.json: its rows rebuild the cache and the same table."""
+    first, budget = str(tmp_path / "first"), quality.make_budget(epochs=10)
+    for seed, knn in enumerate([0.80, 0.82]):
+        write_result(quality, first, "simclr", seed, budget, accuracies(knn), cpu=60.0)
+        write_result(quality, first, "random_init", seed, budget, accuracies(0.7))
+    write_result(quality, first, "iic", 0, budget, accuracies(0.74, clustering=0.52))
+    write_result(quality, first, "raw_pixels", None, budget, accuracies(0.8459, 0.8458))
+    results_path = str(tmp_path / "quality.json")
+    original = quality.build_results(first, budget)
+    quality.write_results(original, results_path, first)
+
+    fresh = str(tmp_path / "fresh")
+    assert quality.restore_cache(results_path, fresh) == 6
+    assert quality.build_results(fresh, budget) == original
+    assert quality.restore_cache(results_path, fresh) == 0  # nothing missing, nothing rewritten
+    statuses = quality.plan(fresh, quality.jobs_for(["simclr"], [0, 1]), budget)
+    assert [status for _, _, status, _ in statuses] == ["cached"] * 5
+
+    # A row whose method config changed since is restored but never counted: it retrains.
+    with open(results_path) as f:
+        edited = json.load(f)
+    edited["methods"]["simclr"][1]["config_sha256"] = "0" * 64
+    with open(results_path, "w") as f:
+        json.dump(edited, f)
+    other = str(tmp_path / "other")
+    assert quality.restore_cache(results_path, other) == 6
+    status, reason = quality.cache_status(
+        quality.result_path(other, "simclr", 1), quality.expected_key("simclr", budget, 1)
+    )
+    assert status == "stale" and "config changed" in reason
+    assert [row["seed"] for row in quality.build_results(other, budget)["methods"]["simclr"]] == [0]
+    assert quality.restore_cache(str(tmp_path / "missing.json"), other) == 0
 
 
 @pytest.mark.slow  # trains real methods; the cache and table logic have unit tests here
