@@ -5,7 +5,7 @@
                                   [--train-examples 4000] [--test-examples 1000]
                                   [--preset NAME] [--preset-kwargs JSON]
                                   [--method-kwargs JSON] [--variants JSON]
-                                  [--out results.jsonl]
+                                  [--probe-every N] [--out results.jsonl]
 
 The call a new user makes (issue 22): their own encoder, a method class with every other
 argument at its default, ``compile(optimizer=keras.optimizers.Adam(lr))``, ``fit`` on a
@@ -21,6 +21,8 @@ warped into 28x28 images; ``glyphs``: letters rendered from matplotlib's fonts; 
 the same in random colours), or ``fashion_mnist`` (the first images of the embedded/installed
 set). Each line printed (and appended to ``--out`` as JSON) holds: data set, method, kNN of
 the random-init encoder, kNN after SSL, the margin, training seconds, and the final loss.
+``--probe-every N`` also probes after every N-th epoch (and the last) and prints the curve
+(``knn_by_epoch`` in the JSON), for runs that may still be rising when they stop.
 
 Ablations (one factor at a time, all for the experiments of issue 22):
 ``--preset NAME --preset-kwargs '{"crop_scale": [0.08, 1.0]}'`` replaces the method's default
@@ -144,6 +146,20 @@ def before_augmenter(method_name, image_shape):
     return augment.PRESETS[preset](image_shape, **dict(cls.default_preset_kwargs))
 
 
+class EpochProbe(keras.callbacks.Callback):
+    """kNN of the method's ``export_encoder`` after every ``every``-th epoch and the last."""
+
+    def __init__(self, data, every, epochs):
+        super().__init__()
+        self.data, self.every, self.epochs = data, every, epochs
+        self.curve = {}
+
+    def on_epoch_end(self, epoch, logs=None):
+        done = epoch + 1
+        if done % self.every == 0 or done == self.epochs:
+            self.curve[done] = knn(self.model.export_encoder, self.data)
+
+
 def run_one(dataset, data, method_name, args, random_init, random_init_precise_bn):
     """Trains one method with the issue's call and returns the result row (a dict)."""
     (x, _), _ = data
@@ -166,9 +182,10 @@ def run_one(dataset, data, method_name, args, random_init, random_init_precise_b
         .shuffle(len(x), seed=args.seed)
         .batch(args.batch, drop_remainder=True)
     )
+    probe = [EpochProbe(data, args.probe_every, args.epochs)] if args.probe_every else []
     start = time.monotonic()
-    history = model.fit(train, epochs=args.epochs, verbose=0)
-    seconds = time.monotonic() - start
+    history = model.fit(train, epochs=args.epochs, verbose=0, callbacks=probe)
+    seconds = time.monotonic() - start  # includes the per-epoch probes, if any
     after = knn(model.export_encoder, data)
     # The same weights with BatchNorm statistics re-estimated, on augmented first views (what
     # fully converged moving statistics would hold) and on the clean training images:
@@ -204,6 +221,7 @@ def run_one(dataset, data, method_name, args, random_init, random_init_precise_b
         "method_kwargs": json.loads(args.method_kwargs),
         "label": args.label,
         "seed": args.seed,
+        "knn_by_epoch": probe[0].curve if probe else {},
     }
 
 
@@ -227,8 +245,15 @@ def parse_args(argv=None):
         help="JSON list of dicts overriding lr/preset/preset_kwargs/method_kwargs/label per run",
     )
     parser.add_argument("--label", default="default", help="name of the setting in the table")
+    parser.add_argument(
+        "--probe-every", type=int, default=0, help="kNN after every N-th epoch (0: only at the end)"
+    )
     parser.add_argument("--out", default="")
     args = parser.parse_args(argv)
+    if args.probe_every < 0:
+        parser.error(
+            f"--probe-every must be >= 0 (0: probe only at the end); received {args.probe_every}"
+        )
     for name in args.methods.split(","):
         if name not in methods.REGISTRY:
             parser.error(f"unknown method {name!r}; expected names from {sorted(methods.REGISTRY)}")
@@ -257,11 +282,12 @@ def variants(args):
 def format_row(row):
     """One line of the table: data set, method, label, random init, after SSL, margin, after
     SSL with precise BN, seconds, loss."""
+    curve = "".join(f"\n    kNN after epoch {k}: {v:.4f}" for k, v in row["knn_by_epoch"].items())
     return (
         f"{row['dataset']:<12}{row['method']:<13}{row['label'][:22]:<23}{row['random_init']:>7.4f}"
         f"{row['after_ssl']:>8.4f}{row['margin']:>+8.4f}  |{row['random_init_precise_bn']:>7.4f}"
         f"{row['after_ssl_views_bn']:>8.4f}{row['after_ssl_precise_bn']:>8.4f}"
-        f"{row['seconds']:>7.1f}  loss {row['loss_first']:.3f} -> {row['loss_last']:.3f}"
+        f"{row['seconds']:>7.1f}  loss {row['loss_first']:.3f} -> {row['loss_last']:.3f}" + curve
     )
 
 

@@ -55,23 +55,33 @@ def test_benchmark_runs_the_issue_call_and_reports_the_margin(load_benchmark):
         [
             "--datasets=digits",
             "--methods=simclr",
-            "--epochs=1",
+            "--epochs=2",
             "--batch=64",
             "--train-examples=128",
             "--test-examples=40",
+            "--probe-every=1",
         ]
     )
     (row,) = rows
     assert (row["dataset"], row["method"], row["epochs"], row["batch"]) == (
         "digits",
         "simclr",
-        1,
+        2,
         64,
     )
+    # the per-epoch curve; its last point probes the same weights as the final kNN
+    assert sorted(row["knn_by_epoch"]) == [1, 2]
+    assert row["knn_by_epoch"][2] == pytest.approx(row["after_ssl"], abs=1e-9)
     for key in ("random_init", "after_ssl", "after_ssl_precise_bn", "after_ssl_views_bn"):
         assert 0.0 <= row[key] <= 1.0
     assert row["margin"] == pytest.approx(row["after_ssl"] - row["random_init"])
     assert np.isfinite(row["loss_last"])
+
+
+def test_probe_every_must_not_be_negative(load_benchmark, capsys):
+    with pytest.raises(SystemExit):
+        load_benchmark("own_data").parse_args(["--probe-every=-1"])
+    assert "--probe-every must be >= 0" in capsys.readouterr().err
 
 
 def test_issue_encoder_and_precise_batch_norm(load_benchmark):
