@@ -270,7 +270,7 @@ def restore_cache(results_path, out):
         results = json.load(f)
     if results.get("schema") != SCHEMA:
         return 0
-    restored = 0
+    restored, budget = 0, results["budget"]
     groups = [("methods", results.get("methods", {})), ("baselines", results.get("baselines", {}))]
     for group, rows_by_kind in groups:
         for kind, rows in rows_by_kind.items():
@@ -278,7 +278,6 @@ def restore_cache(results_path, out):
                 path = result_path(out, kind, row["seed"])
                 if os.path.exists(path) or (group == "methods" and "config_sha256" not in row):
                     continue
-                budget = results["budget"]
                 result = {
                     "schema": SCHEMA,
                     "kind": kind,
@@ -522,13 +521,9 @@ def result_row(result):
         row["config_sha256"] = result["config_sha256"]
     row.update({k: v for k, v in result["metrics"].items() if v is not None})
     timing = result.get("timing", {})
-    row.update(
-        epochs_completed=result.get("epochs_completed"),
-        wall_seconds=timing.get("wall_seconds"),
-        train_seconds=timing.get("train_seconds"),
-        cpu_seconds=timing.get("cpu_seconds"),
-        commit=(result.get("git") or {}).get("commit"),
-    )
+    row["epochs_completed"] = result.get("epochs_completed")
+    row.update({key: timing.get(key) for key in TIMING})
+    row["commit"] = (result.get("git") or {}).get("commit")
     return row
 
 
